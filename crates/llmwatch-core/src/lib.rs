@@ -1,1 +1,15 @@
-pub fn placeholder() {}
+//! The llmwatch processor: normalized GenAI records in, bounded aggregates out.
+//!
+//! No network and no async: receivers, replay and the in-process span processor all feed the same
+//! [`Processor`], and every exposition reads the same [`snapshot::FamilySnapshot`]s, whose names
+//! come from the one [`catalog`].
+
+pub mod catalog;
+pub mod histogram;
+mod processor;
+pub mod snapshot;
+pub mod store;
+pub mod telemetry;
+
+pub use processor::{IngestReport, Processor, ProcessorConfig};
+pub use telemetry::{RequestRejection, Signal, Transport};

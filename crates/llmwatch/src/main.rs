@@ -1,1 +1,132 @@
-fn main() {}
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use llmwatch::config::Config;
+use llmwatch::replay::{self, OutputFormat, SignalHint};
+use llmwatch::{serve, simulate};
+
+/// Watch LLM applications in production: OTLP GenAI telemetry in, Prometheus metrics out.
+#[derive(Debug, Parser)]
+#[command(name = "llmwatch", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Receive OTLP (gRPC :4317, HTTP :4318) and expose Prometheus metrics (:9464/metrics).
+    Serve {
+        /// Configuration file (TOML); built-in defaults without one.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// OTLP/gRPC listen address.
+        #[arg(long, value_name = "ADDR")]
+        otlp_grpc: Option<SocketAddr>,
+        /// OTLP/HTTP listen address.
+        #[arg(long, value_name = "ADDR")]
+        otlp_http: Option<SocketAddr>,
+        /// Metrics and admin listen address (`/metrics`, `/healthz`, `/readyz`).
+        #[arg(long, value_name = "ADDR")]
+        metrics: Option<SocketAddr>,
+        /// Directory for state that survives restarts.
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+    },
+    /// Ingest OTLP files (protobuf or JSON) and print what `/metrics` would then show.
+    Replay {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Signal of protobuf files whose name says neither `traces` nor `logs`.
+        #[arg(long, value_enum)]
+        signal: Option<SignalHint>,
+        #[arg(long, value_enum, default_value = "prometheus")]
+        format: OutputFormat,
+        /// Files, or folders whose every file is read.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Send realistic GenAI traffic with the OpenTelemetry OTLP exporter, for demos and load tests.
+    Simulate(simulate::SimulateArgs),
+    /// Configuration commands.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Validate a configuration file; errors name the file, the key and what was expected.
+    Check { file: PathBuf },
+}
+
+fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
+    Ok(match path {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    })
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("LLMWATCH_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("llmwatch: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve {
+            config,
+            otlp_grpc,
+            otlp_http,
+            metrics,
+            data_dir,
+        } => {
+            let mut config = load_config(config.as_ref())?;
+            config.server.otlp_grpc = otlp_grpc.unwrap_or(config.server.otlp_grpc);
+            config.server.otlp_http = otlp_http.unwrap_or(config.server.otlp_http);
+            config.server.metrics = metrics.unwrap_or(config.server.metrics);
+            config.data_dir = data_dir.unwrap_or(config.data_dir);
+            runtime()?.block_on(serve::run(config))
+        }
+        Command::Replay {
+            config,
+            signal,
+            format,
+            paths,
+        } => {
+            let config = load_config(config.as_ref())?;
+            let output = replay::run(&config, &paths, signal, format)?;
+            print!("{output}");
+            Ok(())
+        }
+        Command::Simulate(args) => runtime()?.block_on(simulate::run(args)),
+        Command::Config {
+            command: ConfigCommand::Check { file },
+        } => {
+            Config::load(&file)?;
+            println!("{}: ok", file.display());
+            Ok(())
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}

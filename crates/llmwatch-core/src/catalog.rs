@@ -1,0 +1,301 @@
+//! The metric catalog: the one place where metric names, types, units, labels, help and buckets
+//! are defined. Exposition registers from it; docs, dashboards and alert rules are checked
+//! against it.
+
+/// What kind of series a metric has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricKind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+impl MetricKind {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            MetricKind::Counter => "counter",
+            MetricKind::Gauge => "gauge",
+            MetricKind::Histogram => "histogram",
+        }
+    }
+}
+
+/// One metric of the public contract.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MetricDef {
+    /// The Prometheus name, with unit suffix and `_total` on counters.
+    pub name: &'static str,
+    pub kind: MetricKind,
+    /// UCUM-style unit (`s`, `{token}`, `{call}`, `USD`, `1`).
+    pub unit: &'static str,
+    pub help: &'static str,
+    /// Whether the standard GenAI labels and the configured dimensions come first.
+    pub genai_labels: bool,
+    /// Labels specific to this metric (after the GenAI labels when those apply).
+    pub labels: &'static [&'static str],
+    /// Upper bounds of histogram buckets (empty for counters and gauges).
+    pub buckets: &'static [f64],
+}
+
+/// Labels on every GenAI metric, in this order, before the configured dimensions.
+pub const GENAI_LABELS: [&str; 5] = [
+    "service_name",
+    "gen_ai_provider_name",
+    "gen_ai_operation_name",
+    "gen_ai_request_model",
+    "gen_ai_response_model",
+];
+
+/// The label a folded series carries instead of its real labels when a series limit is hit.
+pub const OVERFLOW_LABEL: &str = "otel_metric_overflow";
+
+/// `gen_ai.client.token.usage` advised bucket boundaries.
+pub const TOKEN_BUCKETS: &[f64] = &[
+    1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0, 4194304.0,
+    16777216.0, 67108864.0,
+];
+
+/// `gen_ai.client.operation.duration` advised bucket boundaries (also TTFT and time per chunk).
+pub const DURATION_BUCKETS: &[f64] = &[
+    0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+];
+
+pub mod names {
+    pub const TOKEN_USAGE: &str = "gen_ai_client_token_usage";
+    pub const OPERATION_DURATION: &str = "gen_ai_client_operation_duration_seconds";
+    pub const TIME_TO_FIRST_CHUNK: &str = "gen_ai_client_operation_time_to_first_chunk_seconds";
+    pub const TIME_PER_OUTPUT_CHUNK: &str = "gen_ai_client_operation_time_per_output_chunk_seconds";
+    pub const LLM_CALLS: &str = "llmwatch_llm_calls_total";
+    pub const FINISH_REASONS: &str = "llmwatch_finish_reasons_total";
+    pub const TOKENS: &str = "llmwatch_tokens_total";
+    pub const RECEIVED_SPANS: &str = "llmwatch_received_spans_total";
+    pub const RECEIVED_LOG_RECORDS: &str = "llmwatch_received_log_records_total";
+    pub const REJECTED_SPANS: &str = "llmwatch_rejected_spans_total";
+    pub const REJECTED_LOG_RECORDS: &str = "llmwatch_rejected_log_records_total";
+    pub const REJECTED_REQUESTS: &str = "llmwatch_rejected_requests_total";
+    pub const NORMALIZED_RECORDS: &str = "llmwatch_normalized_records_total";
+    pub const SERIES: &str = "llmwatch_series";
+    pub const SERIES_LIMIT: &str = "llmwatch_series_limit";
+    pub const SERIES_OVERFLOW: &str = "llmwatch_series_overflow_records_total";
+    pub const SERIES_EXPIRED: &str = "llmwatch_series_expired_total";
+    pub const BUILD_INFO: &str = "llmwatch_build_info";
+}
+
+use MetricKind::{Counter, Gauge, Histogram};
+
+/// Every metric llmwatch exposes.
+pub const CATALOG: &[MetricDef] = &[
+    MetricDef {
+        name: names::TOKEN_USAGE,
+        kind: Histogram,
+        unit: "{token}",
+        help: "Tokens per model call, by token type (input includes cached tokens, output includes reasoning).",
+        genai_labels: true,
+        labels: &["gen_ai_token_type"],
+        buckets: TOKEN_BUCKETS,
+    },
+    MetricDef {
+        name: names::OPERATION_DURATION,
+        kind: Histogram,
+        unit: "s",
+        help: "Duration of model calls as the client saw them.",
+        genai_labels: true,
+        labels: &["error_type"],
+        buckets: DURATION_BUCKETS,
+    },
+    MetricDef {
+        name: names::TIME_TO_FIRST_CHUNK,
+        kind: Histogram,
+        unit: "s",
+        help: "Time from request to the first streamed chunk (time to first token), streamed calls only.",
+        genai_labels: true,
+        labels: &[],
+        buckets: DURATION_BUCKETS,
+    },
+    MetricDef {
+        name: names::TIME_PER_OUTPUT_CHUNK,
+        kind: Histogram,
+        unit: "s",
+        help: "Time per output token after the first, (duration - time to first token) / (output tokens - 1), streamed calls only.",
+        genai_labels: true,
+        labels: &[],
+        buckets: DURATION_BUCKETS,
+    },
+    MetricDef {
+        name: names::LLM_CALLS,
+        kind: Counter,
+        unit: "{call}",
+        help: "Model calls, by error type (empty on success).",
+        genai_labels: true,
+        labels: &["error_type"],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::FINISH_REASONS,
+        kind: Counter,
+        unit: "{choice}",
+        help: "Choices by finish reason, mapped to stop, length, content_filter, tool_call, error, other.",
+        genai_labels: true,
+        labels: &["finish_reason"],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::TOKENS,
+        kind: Counter,
+        unit: "{token}",
+        help: "Tokens by type: input (includes cache_read and cache_write), output (includes reasoning), cache_read, cache_write, reasoning. Never add subsets to their totals.",
+        genai_labels: true,
+        labels: &["token_type"],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::RECEIVED_SPANS,
+        kind: Counter,
+        unit: "{span}",
+        help: "Spans received, by transport.",
+        genai_labels: false,
+        labels: &["transport"],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::RECEIVED_LOG_RECORDS,
+        kind: Counter,
+        unit: "{log_record}",
+        help: "Log records received, by transport.",
+        genai_labels: false,
+        labels: &["transport"],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::REJECTED_SPANS,
+        kind: Counter,
+        unit: "{span}",
+        help: "Spans rejected inside accepted requests (partial success), by transport and reason.",
+        genai_labels: false,
+        labels: &["transport", "reason"],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::REJECTED_LOG_RECORDS,
+        kind: Counter,
+        unit: "{log_record}",
+        help: "Log records rejected inside accepted requests (partial success), by transport and reason.",
+        genai_labels: false,
+        labels: &["transport", "reason"],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::REJECTED_REQUESTS,
+        kind: Counter,
+        unit: "{request}",
+        help: "Whole export requests rejected, by signal, transport and reason.",
+        genai_labels: false,
+        labels: &["signal", "transport", "reason"],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::NORMALIZED_RECORDS,
+        kind: Counter,
+        unit: "{record}",
+        help: "Accepted spans and log records by what normalization made of them (llm_call, evaluation, content_event, ignored).",
+        genai_labels: false,
+        labels: &["signal", "record"],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::SERIES,
+        kind: Gauge,
+        unit: "{series}",
+        help: "Active GenAI label sets (each one a series of every GenAI metric), overflow series included.",
+        genai_labels: false,
+        labels: &[],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::SERIES_LIMIT,
+        kind: Gauge,
+        unit: "{series}",
+        help: "Configured limit of GenAI label sets per metric; label sets past it fold into the overflow series.",
+        genai_labels: false,
+        labels: &[],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::SERIES_OVERFLOW,
+        kind: Counter,
+        unit: "{record}",
+        help: "Model calls folded into the otel_metric_overflow=\"true\" series because the series limit was reached.",
+        genai_labels: false,
+        labels: &[],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::SERIES_EXPIRED,
+        kind: Counter,
+        unit: "{series}",
+        help: "GenAI label sets removed after being idle for longer than the configured expiry.",
+        genai_labels: false,
+        labels: &[],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::BUILD_INFO,
+        kind: Gauge,
+        unit: "1",
+        help: "Always 1; labels say which llmwatch build is running.",
+        genai_labels: false,
+        labels: &["version"],
+        buckets: &[],
+    },
+];
+
+/// The catalog entry of a metric.
+///
+/// # Panics
+/// When the name is not in the catalog: a programming error caught by every test run.
+pub fn def(name: &str) -> &'static MetricDef {
+    lookup(name).unwrap_or_else(|| panic!("metric {name} is not in the catalog"))
+}
+
+pub fn lookup(name: &str) -> Option<&'static MetricDef> {
+    CATALOG.iter().find(|def| def.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_prometheus_conventions() {
+        for def in CATALOG {
+            assert!(
+                def.name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+                "{}",
+                def.name
+            );
+            assert_eq!(
+                def.kind == Counter,
+                def.name.ends_with("_total"),
+                "{}",
+                def.name
+            );
+            if def.unit == "s" {
+                assert!(def.name.ends_with("_seconds"), "{}", def.name);
+            }
+            assert_eq!(
+                def.kind == Histogram,
+                !def.buckets.is_empty(),
+                "{}",
+                def.name
+            );
+            assert!(def.buckets.windows(2).all(|w| w[0] < w[1]), "{}", def.name);
+            assert!(!def.help.is_empty());
+        }
+        let mut names: Vec<_> = CATALOG.iter().map(|d| d.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), CATALOG.len(), "duplicate metric names");
+    }
+}

@@ -1,0 +1,420 @@
+//! The GenAI series store: one entry per label set (standard labels + configured dimensions)
+//! holding every GenAI metric's cells for that label set.
+//!
+//! Hot path: hash the borrowed label values, take one shard's read lock, find the entry and update
+//! atomics. No allocation unless the label set is new. A new label set past the series limit is
+//! folded into the overflow entry, so memory is bounded by configuration, not traffic.
+
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering::Relaxed};
+
+use hashbrown::{DefaultHashBuilder, HashTable};
+use llmwatch_semconv::{FinishReason, LlmCall, MAX_DIMENSIONS};
+use parking_lot::{Mutex, RwLock};
+
+use crate::catalog::{self, GENAI_LABELS, OVERFLOW_LABEL, names};
+use crate::histogram::AtomicHistogram;
+use crate::snapshot::FamilySnapshot;
+
+/// Longest label value kept; longer values are cut at a character boundary.
+pub const MAX_LABEL_VALUE_BYTES: usize = 128;
+/// Distinct `error_type` values kept per label set; the rest count as `_OTHER`.
+pub const MAX_ERROR_TYPES_PER_SERIES: usize = 16;
+const SHARDS: usize = 16;
+const MAX_LABELS: usize = GENAI_LABELS.len() + MAX_DIMENSIONS;
+
+const TOKEN_TYPES: [&str; 5] = ["input", "output", "cache_read", "cache_write", "reasoning"];
+
+/// Settings of the store.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// Most label sets per metric before folding into the overflow series.
+    pub max_series: usize,
+    /// Label names of the configured dimensions, after the standard GenAI labels.
+    pub dimension_labels: Vec<String>,
+}
+
+#[derive(Debug)]
+pub struct GenAiStore {
+    shards: Box<[RwLock<HashTable<Series>>]>,
+    hasher: DefaultHashBuilder,
+    label_names: Vec<String>,
+    max_series: usize,
+    series_count: AtomicUsize,
+    overflow: Series,
+    overflowed_records: AtomicU64,
+    expired_series: AtomicU64,
+}
+
+/// Everything the GenAI metrics hold for one label set.
+#[derive(Debug)]
+struct Series {
+    hash: u64,
+    labels: Box<[Box<str>]>,
+    last_seen_seconds: AtomicU64,
+    calls_ok: AtomicU64,
+    duration_ok: AtomicHistogram,
+    errors: Mutex<Vec<ErrorCells>>,
+    finish_reasons: [AtomicU64; 6],
+    finish_reasons_seen: AtomicU8,
+    tokens: [AtomicU64; 5],
+    tokens_seen: AtomicU8,
+    input_tokens: AtomicHistogram,
+    output_tokens: AtomicHistogram,
+    time_to_first_chunk: AtomicHistogram,
+    time_per_output_chunk: AtomicHistogram,
+}
+
+#[derive(Debug)]
+struct ErrorCells {
+    error_type: Box<str>,
+    calls: u64,
+    duration: AtomicHistogram,
+}
+
+impl GenAiStore {
+    pub fn new(config: &StoreConfig) -> GenAiStore {
+        let label_names = GENAI_LABELS
+            .iter()
+            .map(|s| s.to_string())
+            .chain(config.dimension_labels.iter().cloned())
+            .collect::<Vec<_>>();
+        GenAiStore {
+            shards: (0..SHARDS).map(|_| RwLock::new(HashTable::new())).collect(),
+            hasher: DefaultHashBuilder::default(),
+            overflow: Series::new(0, Box::new([])),
+            label_names,
+            max_series: config.max_series,
+            series_count: AtomicUsize::new(0),
+            overflowed_records: AtomicU64::new(0),
+            expired_series: AtomicU64::new(0),
+        }
+    }
+
+    /// Adds one call, standing for `count` calls (more than one under upstream sampling).
+    pub fn record(&self, call: &LlmCall<'_>, count: u64, now_seconds: u64) {
+        let mut values: [&str; MAX_LABELS] = [""; MAX_LABELS];
+        values[0] = call.service_name;
+        values[1] = call.provider;
+        values[2] = call.operation;
+        values[3] = call.request_model;
+        values[4] = call.response_model;
+        let dimensions = self.label_names.len() - GENAI_LABELS.len();
+        for (slot, value) in values[GENAI_LABELS.len()..]
+            .iter_mut()
+            .zip(&call.dimensions[..dimensions])
+        {
+            *slot = value.as_deref().unwrap_or("");
+        }
+        let values = &mut values[..self.label_names.len()];
+        for value in values.iter_mut() {
+            *value = truncate(value);
+        }
+        let hash = self.hasher.hash_one(&*values);
+        let shard = &self.shards[hash as usize % SHARDS];
+
+        if let Some(series) = shard.read().find(hash, |s| s.matches(hash, values)) {
+            series.record(call, count, now_seconds);
+            return;
+        }
+        if self.series_count.load(Relaxed) >= self.max_series {
+            self.overflow.record(call, count, now_seconds);
+            self.overflowed_records.fetch_add(count, Relaxed);
+            return;
+        }
+        let mut table = shard.write();
+        if let Some(series) = table.find(hash, |s| s.matches(hash, values)) {
+            series.record(call, count, now_seconds);
+            return;
+        }
+        let labels = values.iter().map(|v| Box::<str>::from(*v)).collect();
+        let series = Series::new(hash, labels);
+        series.record(call, count, now_seconds);
+        table.insert_unique(hash, series, |s| s.hash);
+        self.series_count.fetch_add(1, Relaxed);
+    }
+
+    /// Removes label sets not updated since `cutoff_seconds`; returns how many.
+    pub fn expire_idle(&self, cutoff_seconds: u64) -> usize {
+        let mut removed = 0;
+        for shard in self.shards.iter() {
+            shard.write().retain(|series| {
+                let keep = series.last_seen_seconds.load(Relaxed) >= cutoff_seconds;
+                removed += usize::from(!keep);
+                keep
+            });
+        }
+        self.series_count.fetch_sub(removed, Relaxed);
+        self.expired_series.fetch_add(removed as u64, Relaxed);
+        removed
+    }
+
+    pub fn series_count(&self) -> usize {
+        self.series_count.load(Relaxed)
+    }
+
+    pub fn label_names(&self) -> &[String] {
+        &self.label_names
+    }
+
+    /// Copies every GenAI metric and the store's own self-metrics.
+    pub fn snapshot(&self, out: &mut Vec<FamilySnapshot>) {
+        let mut families = SeriesFamilies::new();
+        for shard in self.shards.iter() {
+            for series in shard.read().iter() {
+                let labels: Vec<(String, String)> = self
+                    .label_names
+                    .iter()
+                    .zip(series.labels.iter())
+                    .map(|(name, value)| (name.clone(), value.to_string()))
+                    .collect();
+                series.snapshot_into(&labels, &mut families);
+            }
+        }
+        if self.overflowed_records.load(Relaxed) > 0 {
+            let labels = vec![(OVERFLOW_LABEL.to_owned(), "true".to_owned())];
+            self.overflow.snapshot_into(&labels, &mut families);
+        }
+        out.extend(families.into_vec());
+
+        let scalar = |name: &str, value: f64| {
+            let mut family = FamilySnapshot::new(catalog::def(name));
+            family.push_scalar(Vec::new(), value);
+            family
+        };
+        let overflow_series = usize::from(self.overflowed_records.load(Relaxed) > 0);
+        out.push(scalar(
+            names::SERIES,
+            (self.series_count() + overflow_series) as f64,
+        ));
+        out.push(scalar(names::SERIES_LIMIT, self.max_series as f64));
+        out.push(scalar(
+            names::SERIES_OVERFLOW,
+            self.overflowed_records.load(Relaxed) as f64,
+        ));
+        out.push(scalar(
+            names::SERIES_EXPIRED,
+            self.expired_series.load(Relaxed) as f64,
+        ));
+    }
+}
+
+/// Cuts a label value to [`MAX_LABEL_VALUE_BYTES`] at a character boundary.
+fn truncate(value: &str) -> &str {
+    if value.len() <= MAX_LABEL_VALUE_BYTES {
+        return value;
+    }
+    let mut end = MAX_LABEL_VALUE_BYTES;
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    &value[..end]
+}
+
+impl Series {
+    fn new(hash: u64, labels: Box<[Box<str>]>) -> Series {
+        let duration = || AtomicHistogram::new(catalog::DURATION_BUCKETS);
+        let tokens = || AtomicHistogram::new(catalog::TOKEN_BUCKETS);
+        Series {
+            hash,
+            labels,
+            last_seen_seconds: AtomicU64::new(0),
+            calls_ok: AtomicU64::new(0),
+            duration_ok: duration(),
+            errors: Mutex::new(Vec::new()),
+            finish_reasons: Default::default(),
+            finish_reasons_seen: AtomicU8::new(0),
+            tokens: Default::default(),
+            tokens_seen: AtomicU8::new(0),
+            input_tokens: tokens(),
+            output_tokens: tokens(),
+            time_to_first_chunk: duration(),
+            time_per_output_chunk: duration(),
+        }
+    }
+
+    fn matches(&self, hash: u64, values: &[&str]) -> bool {
+        self.hash == hash
+            && self.labels.len() == values.len()
+            && self.labels.iter().zip(values).all(|(a, b)| &**a == *b)
+    }
+
+    fn record(&self, call: &LlmCall<'_>, count: u64, now_seconds: u64) {
+        self.last_seen_seconds.fetch_max(now_seconds, Relaxed);
+        match call.error_type {
+            None => {
+                self.calls_ok.fetch_add(count, Relaxed);
+                self.duration_ok.observe(call.duration_seconds, count);
+            }
+            Some(error_type) => {
+                self.record_error(truncate(error_type), call.duration_seconds, count)
+            }
+        }
+        for (reason, n) in call.finish_reasons.iter() {
+            self.finish_reasons[reason as usize].fetch_add(u64::from(n) * count, Relaxed);
+            self.finish_reasons_seen
+                .fetch_or(1 << reason as u8, Relaxed);
+        }
+        let usage = &call.usage;
+        let kinds = [
+            usage.input,
+            usage.output,
+            usage.cache_read,
+            usage.cache_write,
+            usage.reasoning,
+        ];
+        for (index, tokens) in kinds.into_iter().enumerate() {
+            if let Some(tokens) = tokens {
+                self.tokens[index].fetch_add(tokens * count, Relaxed);
+                self.tokens_seen.fetch_or(1 << index, Relaxed);
+            }
+        }
+        if let Some(input) = usage.input {
+            self.input_tokens.observe(input as f64, count);
+        }
+        if let Some(output) = usage.output {
+            self.output_tokens.observe(output as f64, count);
+        }
+        if let Some(ttft) = call.time_to_first_token_seconds {
+            self.time_to_first_chunk.observe(ttft, count);
+        }
+        if let Some(tpot) = call.time_per_output_token_seconds() {
+            self.time_per_output_chunk.observe(tpot, count);
+        }
+    }
+
+    fn record_error(&self, error_type: &str, duration_seconds: f64, count: u64) {
+        let mut errors = self.errors.lock();
+        let index = match errors.iter().position(|e| &*e.error_type == error_type) {
+            Some(index) => index,
+            // One place stays free for `_OTHER`, so the cap holds exactly.
+            None if errors.len() < MAX_ERROR_TYPES_PER_SERIES - 1 => {
+                errors.push(ErrorCells::new(error_type));
+                errors.len() - 1
+            }
+            None => match errors.iter().position(|e| &*e.error_type == "_OTHER") {
+                Some(index) => index,
+                None => {
+                    errors.push(ErrorCells::new("_OTHER"));
+                    errors.len() - 1
+                }
+            },
+        };
+        let cells = &mut errors[index];
+        cells.calls += count;
+        cells.duration.observe(duration_seconds, count);
+    }
+
+    fn snapshot_into(&self, labels: &[(String, String)], families: &mut SeriesFamilies) {
+        let with = |name: &str, value: &str| {
+            let mut l = labels.to_vec();
+            l.push((name.to_owned(), value.to_owned()));
+            l
+        };
+        families
+            .calls
+            .push_scalar(with("error_type", ""), self.calls_ok.load(Relaxed) as f64);
+        families
+            .duration
+            .push_histogram(with("error_type", ""), self.duration_ok.snapshot());
+        for cells in self.errors.lock().iter() {
+            families
+                .calls
+                .push_scalar(with("error_type", &cells.error_type), cells.calls as f64);
+            families.duration.push_histogram(
+                with("error_type", &cells.error_type),
+                cells.duration.snapshot(),
+            );
+        }
+        let finish_seen = self.finish_reasons_seen.load(Relaxed);
+        for reason in FinishReason::ALL {
+            if finish_seen & (1 << reason as u8) != 0 {
+                let value = self.finish_reasons[reason as usize].load(Relaxed) as f64;
+                families
+                    .finish_reasons
+                    .push_scalar(with("finish_reason", reason.as_str()), value);
+            }
+        }
+        let tokens_seen = self.tokens_seen.load(Relaxed);
+        for (index, token_type) in TOKEN_TYPES.iter().enumerate() {
+            if tokens_seen & (1 << index) != 0 {
+                let value = self.tokens[index].load(Relaxed) as f64;
+                families
+                    .tokens
+                    .push_scalar(with("token_type", token_type), value);
+            }
+        }
+        if tokens_seen & 1 != 0 {
+            families.token_usage.push_histogram(
+                with("gen_ai_token_type", "input"),
+                self.input_tokens.snapshot(),
+            );
+        }
+        if tokens_seen & 2 != 0 {
+            families.token_usage.push_histogram(
+                with("gen_ai_token_type", "output"),
+                self.output_tokens.snapshot(),
+            );
+        }
+        let ttft = self.time_to_first_chunk.snapshot();
+        if ttft.count > 0 {
+            families
+                .time_to_first_chunk
+                .push_histogram(labels.to_vec(), ttft);
+        }
+        let tpot = self.time_per_output_chunk.snapshot();
+        if tpot.count > 0 {
+            families
+                .time_per_output_chunk
+                .push_histogram(labels.to_vec(), tpot);
+        }
+    }
+}
+
+impl ErrorCells {
+    fn new(error_type: &str) -> ErrorCells {
+        ErrorCells {
+            error_type: error_type.into(),
+            calls: 0,
+            duration: AtomicHistogram::new(catalog::DURATION_BUCKETS),
+        }
+    }
+}
+
+/// The GenAI families being filled during one snapshot.
+struct SeriesFamilies {
+    token_usage: FamilySnapshot,
+    duration: FamilySnapshot,
+    time_to_first_chunk: FamilySnapshot,
+    time_per_output_chunk: FamilySnapshot,
+    calls: FamilySnapshot,
+    finish_reasons: FamilySnapshot,
+    tokens: FamilySnapshot,
+}
+
+impl SeriesFamilies {
+    fn new() -> SeriesFamilies {
+        let family = |name| FamilySnapshot::new(catalog::def(name));
+        SeriesFamilies {
+            token_usage: family(names::TOKEN_USAGE),
+            duration: family(names::OPERATION_DURATION),
+            time_to_first_chunk: family(names::TIME_TO_FIRST_CHUNK),
+            time_per_output_chunk: family(names::TIME_PER_OUTPUT_CHUNK),
+            calls: family(names::LLM_CALLS),
+            finish_reasons: family(names::FINISH_REASONS),
+            tokens: family(names::TOKENS),
+        }
+    }
+
+    fn into_vec(self) -> [FamilySnapshot; 7] {
+        [
+            self.token_usage,
+            self.duration,
+            self.time_to_first_chunk,
+            self.time_per_output_chunk,
+            self.calls,
+            self.finish_reasons,
+            self.tokens,
+        ]
+    }
+}

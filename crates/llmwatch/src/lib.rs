@@ -1,0 +1,6 @@
+//! The llmwatch binary's pieces: configuration, the `serve`, `replay` and `simulate` commands.
+
+pub mod config;
+pub mod replay;
+pub mod serve;
+pub mod simulate;
