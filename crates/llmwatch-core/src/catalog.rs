@@ -247,7 +247,19 @@ pub const CATALOG: &[MetricDef] = &[
         labels: &["version"],
         buckets: &[],
     },
+    // Process metrics, written by the `prometheus` crate's process collector on Linux.
+    process_metric("process_cpu_seconds_total", Counter, "s", "Total user and system CPU time spent in seconds."),
+    process_metric("process_open_fds", Gauge, "{file}", "Number of open file descriptors."),
+    process_metric("process_max_fds", Gauge, "{file}", "Maximum number of open file descriptors."),
+    process_metric("process_virtual_memory_bytes", Gauge, "By", "Virtual memory size in bytes."),
+    process_metric("process_resident_memory_bytes", Gauge, "By", "Resident memory size in bytes."),
+    process_metric("process_start_time_seconds", Gauge, "s", "Start time of the process since unix epoch in seconds."),
+    process_metric("process_threads", Gauge, "{thread}", "Number of OS threads in the process."),
 ];
+
+const fn process_metric(name: &'static str, kind: MetricKind, unit: &'static str, help: &'static str) -> MetricDef {
+    MetricDef { name, kind, unit, help, genai_labels: false, labels: &[], buckets: &[] }
+}
 
 /// The catalog entry of a metric.
 ///
@@ -259,6 +271,47 @@ pub fn def(name: &str) -> &'static MetricDef {
 
 pub fn lookup(name: &str) -> Option<&'static MetricDef> {
     CATALOG.iter().find(|def| def.name == name)
+}
+
+/// The metric reference (`docs/metrics.md`), rendered from the catalog.
+pub fn markdown_reference() -> String {
+    let mut out = String::from(
+        "# Metric reference\n\n\
+         Generated from the metric catalog (`crates/llmwatch-core/src/catalog.rs`); a test fails when\n\
+         this file and the catalog differ. Regenerate with\n\
+         `UPDATE_DOCS=1 cargo test -p llmwatch-core --test docs`.\n\n\
+         GenAI metrics carry the standard labels ",
+    );
+    let standard: Vec<String> = GENAI_LABELS.iter().map(|l| format!("`{l}`")).collect();
+    out.push_str(&standard.join(", "));
+    out.push_str(
+        ", then the dimensions configured under `[[dimensions]]`, then their own labels. \
+         An empty label value means the attribute was absent. A label set past the series limit \
+         is counted in one series that carries only `otel_metric_overflow=\"true\"` (and the \
+         metric's own labels).\n\n",
+    );
+    out.push_str("| Metric | Type | Unit | Labels | Description |\n|---|---|---|---|---|\n");
+    for def in CATALOG {
+        let mut labels: Vec<String> = Vec::new();
+        if def.genai_labels {
+            labels.push("standard".to_owned());
+        }
+        labels.extend(def.labels.iter().map(|l| format!("`{l}`")));
+        out.push_str(&format!(
+            "| `{}` | {} | `{}` | {} | {} |\n",
+            def.name,
+            def.kind.as_str(),
+            def.unit,
+            if labels.is_empty() { "—".to_owned() } else { labels.join(", ") },
+            def.help.replace('|', "\\|"),
+        ));
+    }
+    out.push_str("\n## Histogram buckets\n\n");
+    for def in CATALOG.iter().filter(|d| !d.buckets.is_empty()) {
+        let bounds: Vec<String> = def.buckets.iter().map(|b| b.to_string()).collect();
+        out.push_str(&format!("- `{}`: {}\n", def.name, bounds.join(", ")));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -281,7 +334,7 @@ mod tests {
                 "{}",
                 def.name
             );
-            if def.unit == "s" {
+            if def.unit == "s" && def.kind != Counter {
                 assert!(def.name.ends_with("_seconds"), "{}", def.name);
             }
             assert_eq!(

@@ -131,3 +131,72 @@ pub fn to_json(families: &[FamilySnapshot]) -> serde_json::Value {
         .collect();
     json!({ "metrics": metrics })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::body::{Format, decode_message};
+    use llmwatch_core::catalog::{self, GENAI_LABELS, OVERFLOW_LABEL};
+    use llmwatch_core::{Processor, ProcessorConfig, Transport};
+    use llmwatch_semconv::Dimension;
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+
+    fn chat_span(span_id: &str, model: &str, extra: &str) -> String {
+        format!(
+            r#"{{"traceId":"5b8efff798038103d269b633813fc60c","spanId":"{span_id}","name":"chat","kind":3,
+            "startTimeUnixNano":"1700000000000000000","endTimeUnixNano":"1700000001000000000",
+            "attributes":[{{"key":"gen_ai.operation.name","value":{{"stringValue":"chat"}}}},
+            {{"key":"gen_ai.request.model","value":{{"stringValue":"{model}"}}}},
+            {{"key":"gen_ai.usage.input_tokens","value":{{"intValue":"10"}}}},
+            {{"key":"gen_ai.response.finish_reasons","value":{{"arrayValue":{{"values":[{{"stringValue":"stop"}}]}}}}}},
+            {{"key":"app.feature","value":{{"stringValue":"search"}}}}{extra}]}}"#
+        )
+    }
+
+    /// Everything exposed is in the catalog, with exactly the catalog's labels.
+    #[test]
+    fn exposition_matches_the_catalog() {
+        let processor = Processor::new(&ProcessorConfig {
+            dimensions: vec![Dimension { label: "feature".into(), attributes: vec!["app.feature".into()] }],
+            max_series: 1,
+        })
+        .unwrap();
+        let spans = [
+            chat_span("0000000000000001", "a", ""),
+            chat_span("0000000000000002", "b", r#",{"key":"error.type","value":{"stringValue":"Timeout"}}"#),
+        ];
+        let json = format!(r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{}]}}]}}]}}"#, spans.join(","));
+        let request: ExportTraceServiceRequest = decode_message(Format::Json, json.as_bytes()).unwrap();
+        let report = processor.ingest_traces(&request, Transport::HttpJson);
+        assert_eq!((report.accepted, report.rejected), (2, 0));
+
+        let snapshot = processor.snapshot();
+        let mut families = to_metric_families(&snapshot);
+        families.extend(process_families());
+        let mut seen_overflow = false;
+        for family in &families {
+            let def = catalog::lookup(family.name())
+                .unwrap_or_else(|| panic!("{} is exposed but not in the catalog", family.name()));
+            for metric in family.get_metric() {
+                let names: Vec<&str> = metric.get_label().iter().map(|l| l.name()).collect();
+                let overflow = names.first() == Some(&OVERFLOW_LABEL);
+                seen_overflow |= overflow;
+                let mut expected: Vec<&str> = if overflow {
+                    vec![OVERFLOW_LABEL]
+                } else if def.genai_labels {
+                    GENAI_LABELS.iter().copied().chain(["feature"]).collect()
+                } else {
+                    Vec::new()
+                };
+                expected.extend(def.labels);
+                assert_eq!(names, expected, "labels of {}", def.name);
+            }
+        }
+        assert!(seen_overflow, "the second model must fold into the overflow series");
+        let text = encode_text(&families);
+        assert!(text.contains(
+            "llmwatch_llm_calls_total{otel_metric_overflow=\"true\",error_type=\"Timeout\"} 1"
+        ), "{text}");
+        assert!(text.contains("llmwatch_series_overflow_records_total 1"), "{text}");
+    }
+}

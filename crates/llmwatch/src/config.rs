@@ -325,6 +325,15 @@ mod tests {
     }
 
     #[test]
+    fn the_example_file_is_valid() {
+        let text = include_str!("../../../llmwatch.example.toml");
+        let config = Config::parse(text, "llmwatch.example.toml").unwrap();
+        let defaults = Config { dimensions: config.dimensions.clone(), ..Config::default() };
+        assert_eq!(config, defaults, "the example must show the defaults");
+        assert_eq!(config.dimensions[0].label, "feature");
+    }
+
+    #[test]
     fn durations_and_dimensions_parse() {
         let text = "data_dir = \"/tmp/x\"\n[limits]\nseries_idle_timeout = \"15m\"\n\
                     [[dimensions]]\nlabel = \"feature\"\nattributes = [\"app.feature\", \"feature\"]\n";
