@@ -248,17 +248,65 @@ pub const CATALOG: &[MetricDef] = &[
         buckets: &[],
     },
     // Process metrics, written by the `prometheus` crate's process collector on Linux.
-    process_metric("process_cpu_seconds_total", Counter, "s", "Total user and system CPU time spent in seconds."),
-    process_metric("process_open_fds", Gauge, "{file}", "Number of open file descriptors."),
-    process_metric("process_max_fds", Gauge, "{file}", "Maximum number of open file descriptors."),
-    process_metric("process_virtual_memory_bytes", Gauge, "By", "Virtual memory size in bytes."),
-    process_metric("process_resident_memory_bytes", Gauge, "By", "Resident memory size in bytes."),
-    process_metric("process_start_time_seconds", Gauge, "s", "Start time of the process since unix epoch in seconds."),
-    process_metric("process_threads", Gauge, "{thread}", "Number of OS threads in the process."),
+    process_metric(
+        "process_cpu_seconds_total",
+        Counter,
+        "s",
+        "Total user and system CPU time spent in seconds.",
+    ),
+    process_metric(
+        "process_open_fds",
+        Gauge,
+        "{file}",
+        "Number of open file descriptors.",
+    ),
+    process_metric(
+        "process_max_fds",
+        Gauge,
+        "{file}",
+        "Maximum number of open file descriptors.",
+    ),
+    process_metric(
+        "process_virtual_memory_bytes",
+        Gauge,
+        "By",
+        "Virtual memory size in bytes.",
+    ),
+    process_metric(
+        "process_resident_memory_bytes",
+        Gauge,
+        "By",
+        "Resident memory size in bytes.",
+    ),
+    process_metric(
+        "process_start_time_seconds",
+        Gauge,
+        "s",
+        "Start time of the process since unix epoch in seconds.",
+    ),
+    process_metric(
+        "process_threads",
+        Gauge,
+        "{thread}",
+        "Number of OS threads in the process.",
+    ),
 ];
 
-const fn process_metric(name: &'static str, kind: MetricKind, unit: &'static str, help: &'static str) -> MetricDef {
-    MetricDef { name, kind, unit, help, genai_labels: false, labels: &[], buckets: &[] }
+const fn process_metric(
+    name: &'static str,
+    kind: MetricKind,
+    unit: &'static str,
+    help: &'static str,
+) -> MetricDef {
+    MetricDef {
+        name,
+        kind,
+        unit,
+        help,
+        genai_labels: false,
+        labels: &[],
+        buckets: &[],
+    }
 }
 
 /// The catalog entry of a metric.
@@ -302,7 +350,11 @@ pub fn markdown_reference() -> String {
             def.name,
             def.kind.as_str(),
             def.unit,
-            if labels.is_empty() { "—".to_owned() } else { labels.join(", ") },
+            if labels.is_empty() {
+                "—".to_owned()
+            } else {
+                labels.join(", ")
+            },
             def.help.replace('|', "\\|"),
         ));
     }

@@ -199,3 +199,196 @@ fn sampled_count(call: &LlmCall<'_>) -> u64 {
     let uniform = (z >> 11) as f64 / (1u64 << 53) as f64;
     whole as u64 + u64::from(uniform < fraction)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::names;
+    use crate::snapshot::{SampleValue, family};
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+
+    fn attribute(key: &str, value: Value) -> KeyValue {
+        KeyValue {
+            key: key.into(),
+            value: Some(AnyValue { value: Some(value) }),
+            ..Default::default()
+        }
+    }
+
+    fn chat(span_id: u64, model: &str, trace_state: &str, error: Option<&str>) -> Span {
+        let mut attributes = vec![
+            attribute("gen_ai.operation.name", Value::StringValue("chat".into())),
+            attribute("gen_ai.provider.name", Value::StringValue("openai".into())),
+            attribute("gen_ai.request.model", Value::StringValue(model.into())),
+            attribute("gen_ai.usage.input_tokens", Value::IntValue(100)),
+            attribute("gen_ai.usage.output_tokens", Value::IntValue(7)),
+        ];
+        if let Some(error) = error {
+            attributes.push(attribute("error.type", Value::StringValue(error.into())));
+        }
+        Span {
+            trace_id: vec![1; 16],
+            span_id: span_id.to_be_bytes().to_vec(),
+            trace_state: trace_state.into(),
+            name: format!("chat {model}"),
+            start_time_unix_nano: 1_000_000_000,
+            end_time_unix_nano: 1_250_000_000,
+            attributes,
+            ..Default::default()
+        }
+    }
+
+    fn request(spans: Vec<Span>) -> ExportTraceServiceRequest {
+        ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    spans,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }
+    }
+
+    fn counter(families: &[FamilySnapshot], name: &str, label: (&str, &str)) -> f64 {
+        family(families, name)
+            .unwrap()
+            .samples
+            .iter()
+            .filter(|s| s.labels.iter().any(|(n, v)| n == label.0 && v == label.1))
+            .map(|s| match s.value {
+                SampleValue::Counter(v) | SampleValue::Gauge(v) => v,
+                SampleValue::Histogram(_) => panic!("{name} is a histogram"),
+            })
+            .sum()
+    }
+
+    #[test]
+    fn sampled_spans_count_by_their_adjusted_count() {
+        let processor = Processor::new(&ProcessorConfig::default()).unwrap();
+        // th:c keeps one span in four: each stands for exactly 4 calls.
+        let spans = (1..=10).map(|i| chat(i, "m", "ot=th:c", None)).collect();
+        processor.ingest_traces(&request(spans), Transport::Grpc);
+        let families = processor.snapshot();
+        assert_eq!(
+            counter(&families, names::LLM_CALLS, ("gen_ai_request_model", "m")),
+            40.0
+        );
+        assert_eq!(
+            counter(&families, names::TOKENS, ("token_type", "input")),
+            4000.0
+        );
+    }
+
+    #[test]
+    fn fractional_adjusted_counts_round_without_bias() {
+        // th:aaab keeps about one span in three (adjusted count 2.99994…): over many spans the
+        // total must stay within a few percent of the true 3 × n.
+        let processor = Processor::new(&ProcessorConfig::default()).unwrap();
+        let n = 20_000u64;
+        let spans = (1..=n)
+            .map(|i| chat(i * 7919, "m", "ot=th:aaab", None))
+            .collect();
+        processor.ingest_traces(&request(spans), Transport::Grpc);
+        let total = counter(
+            &processor.snapshot(),
+            names::LLM_CALLS,
+            ("gen_ai_request_model", "m"),
+        );
+        let expected = n as f64 * 2f64.powi(56) / (2f64.powi(56) - (0xaaabu64 << 40) as f64);
+        assert!(
+            (total - expected).abs() / expected < 0.02,
+            "{total} vs {expected}"
+        );
+        assert_eq!(total.fract(), 0.0);
+    }
+
+    #[test]
+    fn series_limit_folds_into_overflow_and_expiry_frees_label_sets() {
+        let processor = Processor::new(&ProcessorConfig {
+            dimensions: Vec::new(),
+            max_series: 3,
+        })
+        .unwrap();
+        let spans = (1..=10)
+            .map(|i| chat(i, &format!("model-{i}"), "", None))
+            .collect();
+        processor.ingest_traces(&request(spans), Transport::Grpc);
+        let families = processor.snapshot();
+        assert_eq!(
+            counter(
+                &families,
+                names::LLM_CALLS,
+                ("otel_metric_overflow", "true")
+            ),
+            7.0
+        );
+        assert_eq!(
+            family(&families, names::SERIES_OVERFLOW).unwrap().samples[0].value,
+            SampleValue::Counter(7.0)
+        );
+        assert_eq!(
+            family(&families, names::SERIES).unwrap().samples[0].value,
+            SampleValue::Gauge(4.0)
+        );
+        assert_eq!(processor.store().series_count(), 3);
+        assert_eq!(processor.store().expire_idle(u64::MAX), 3);
+        assert_eq!(processor.store().series_count(), 0);
+    }
+
+    #[test]
+    fn error_types_per_label_set_are_capped() {
+        use crate::store::MAX_ERROR_TYPES_PER_SERIES;
+        let processor = Processor::new(&ProcessorConfig::default()).unwrap();
+        let spans = (1..=40)
+            .map(|i| chat(i, "m", "", Some(&format!("Error{i}"))))
+            .collect();
+        processor.ingest_traces(&request(spans), Transport::Grpc);
+        let families = processor.snapshot();
+        let calls = family(&families, names::LLM_CALLS).unwrap();
+        assert_eq!(calls.samples.len(), 1 + MAX_ERROR_TYPES_PER_SERIES);
+        let other = 40 - (MAX_ERROR_TYPES_PER_SERIES as u64 - 1);
+        assert_eq!(
+            counter(&families, names::LLM_CALLS, ("error_type", "_OTHER")),
+            other as f64
+        );
+    }
+
+    #[test]
+    fn partial_success_quotes_the_first_errors_and_counts_the_rest() {
+        let processor = Processor::new(&ProcessorConfig::default()).unwrap();
+        let mut spans: Vec<Span> = (1..=5).map(|i| chat(i, "m", "", None)).collect();
+        for span in &mut spans[..4] {
+            span.attributes
+                .push(attribute("gen_ai.usage.output_tokens", Value::IntValue(-1)));
+            span.attributes.swap_remove(4);
+        }
+        let report = processor.ingest_traces(&request(spans), Transport::HttpJson);
+        assert_eq!((report.accepted, report.rejected), (1, 4));
+        assert_eq!(
+            report.error_message.matches("invalid_token_count").count(),
+            3
+        );
+        assert!(
+            report
+                .error_message
+                .ends_with("; and 1 more rejected spans"),
+            "{}",
+            report.error_message
+        );
+        let families = processor.snapshot();
+        assert_eq!(
+            counter(
+                &families,
+                names::REJECTED_SPANS,
+                ("reason", "invalid_token_count")
+            ),
+            4.0
+        );
+        assert_eq!(
+            counter(&families, names::LLM_CALLS, ("gen_ai_request_model", "m")),
+            1.0
+        );
+    }
+}
