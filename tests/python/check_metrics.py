@@ -2,6 +2,7 @@
 """Check llmwatch's Prometheus /metrics against the fake OpenAI server's ledger.
 
     check_metrics.py METRICS_URL --ledger ledger.json [--wait 15] [--service S ...]
+    check_metrics.py page.txt --ledger ledger.json --wait 0     (a saved page)
 
 Standard library only. For each emitter service found in the ledger (the
 ``emitter`` field, which the clients set to their ``service.name``) and each
@@ -39,6 +40,7 @@ import json
 import math
 import sys
 import time
+import urllib.parse
 import urllib.request
 from collections import defaultdict
 
@@ -174,6 +176,10 @@ class Metrics:
 
 
 def scrape(url: str, timeout: float = 5.0) -> Metrics:
+    """Fetch an http(s):// or file:// URL, or read a plain file path."""
+    if "://" not in url:
+        with open(url, encoding="utf-8") as f:
+            return Metrics(parse_prometheus(f.read()))
     with urllib.request.urlopen(url, timeout=timeout) as r:
         return Metrics(parse_prometheus(r.read().decode("utf-8")))
 
@@ -264,6 +270,7 @@ def run_checks(m: Metrics, ledger: list[dict], services: list[str]) -> Report:
     for c in ledger:
         by_service[c["emitter"]].append(c)
 
+    rep.check("services to check", "at least one", f"{len(services)}", ok=bool(services))
     for svc in services:
         calls = by_service.get(svc, [])
         rep.lines.append(f"service {svc}: {len(calls)} calls in the ledger")
@@ -400,7 +407,8 @@ def dump_series(m: Metrics, scopes: set[tuple]) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("url", help="llmwatch metrics URL, e.g. http://127.0.0.1:9464/metrics")
+    ap.add_argument("url", help="llmwatch metrics URL (http://127.0.0.1:9464/metrics), or a "
+                               "file holding such a page (e.g. `llmwatch replay` output)")
     ap.add_argument("--ledger", required=True, help="ledger JSON written by fake_openai.py")
     ap.add_argument("--service", action="append",
                     help="check only this service (repeatable; default: all in the ledger)")
@@ -414,8 +422,8 @@ def main(argv=None) -> int:
     with open(args.ledger) as f:
         ledger = json.load(f)["calls"]
     services = args.service or sorted({c["emitter"] for c in ledger})
-    if not args.url.rstrip("/").endswith("/metrics"):
-        args.url = args.url.rstrip("/") + "/metrics"
+    if args.url.startswith(("http://", "https://")) and urllib.parse.urlsplit(args.url).path in ("", "/"):
+        args.url = args.url.rstrip("/") + "/metrics"  # bare http://host:port
 
     deadline = time.monotonic() + args.wait
     attempt = 0

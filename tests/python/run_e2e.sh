@@ -8,7 +8,10 @@
 #                       target/debug/llmwatch if one exists). "mock" runs the
 #                       Python stand-in tests/python/mock_llmwatch.py instead.
 #   E2E_VENV_DIR        where the per-emitter venvs live (default target/e2e-venvs)
-#   E2E_PIP_CACHE_DIR   pip download cache (default $E2E_VENV_DIR/.pip-cache)
+#   E2E_WHEELHOUSE      downloaded wheels, reused for offline reinstalls
+#                       (default $E2E_VENV_DIR/.wheelhouse). pip's own HTTP cache
+#                       is not relied on: the registry mirror here marks responses
+#                       uncacheable, so nothing lands in it.
 #   E2E_WORK_DIR        logs, ledger, port files (default target/e2e-run, wiped per run)
 #   E2E_EMITTERS        emitters to run (default "openai-v2 openllmetry")
 #   E2E_PYTHON          interpreter used to create venvs and run the stdlib-only
@@ -25,7 +28,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../.." && pwd)"
 PY="${E2E_PYTHON:-python3}"
 VENV_DIR="${E2E_VENV_DIR:-$ROOT/target/e2e-venvs}"
-export PIP_CACHE_DIR="${E2E_PIP_CACHE_DIR:-$VENV_DIR/.pip-cache}"
+WHEELHOUSE="${E2E_WHEELHOUSE:-$VENV_DIR/.wheelhouse}"
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 WORK="${E2E_WORK_DIR:-$ROOT/target/e2e-run}"
 EMITTERS="${E2E_EMITTERS:-openai-v2 openllmetry}"
@@ -48,9 +51,17 @@ setup_venv() {
   mkdir -p "$VENV_DIR"
   rm -rf "$venv"
   timeout 120 "$PY" -m venv "$venv"
-  if ! timeout 900 "$venv/bin/python" -m pip install -q -r "$req" >"$VENV_DIR/$name.pip.log" 2>&1; then
-    tail -n 30 "$VENV_DIR/$name.pip.log" >&2
-    die "pip install for $name failed (log: $VENV_DIR/$name.pip.log)"
+  mkdir -p "$WHEELHOUSE"
+  local pip=("$venv/bin/python" -m pip) plog="$VENV_DIR/$name.pip.log"
+  # Offline from the wheelhouse when it has everything; otherwise download the
+  # missing wheels into it first.
+  if ! timeout 300 "${pip[@]}" install -q --no-index --find-links "$WHEELHOUSE" -r "$req" >"$plog" 2>&1; then
+    log "downloading wheels for $name into $WHEELHOUSE"
+    if ! { timeout 900 "${pip[@]}" download -q -d "$WHEELHOUSE" -r "$req" &&
+           timeout 300 "${pip[@]}" install -q --no-index --find-links "$WHEELHOUSE" -r "$req"; } >>"$plog" 2>&1; then
+      tail -n 30 "$plog" >&2
+      die "pip install for $name failed (log: $plog)"
+    fi
   fi
   echo "$want" >"$venv/.e2e-stamp"
   log "venv $name ready in $((SECONDS - t0)) s"
