@@ -7,7 +7,9 @@
 Standard library only. For each emitter service found in the ledger (the
 ``emitter`` field, which the clients set to their ``service.name``) and each
 request model, it asserts that llmwatch's totals equal what the fake server
-returned, for exactly the data that emitter records (see ``EMITTERS``):
+returned, for exactly the data that emitter records (see ``EMITTERS``). It also
+checks that the page is valid text exposition (one HELP/TYPE per family,
+samples of a family contiguous), since Prometheus rejects a scrape otherwise.
 
 * ``llmwatch_llm_calls_total``: calls, errors (non-empty ``error_type``) and
   successes (``error_type`` empty), provider/operation labels, response model;
@@ -132,6 +134,48 @@ def _parse_labels(s: str, i: int) -> tuple[dict, int]:
     raise ValueError(f"unterminated labels: {s!r}")
 
 
+def exposition_problems(text: str) -> list[str]:
+    """Text-format rules a Prometheus scrape enforces: one HELP/TYPE per family, samples of a
+    family contiguous and after its TYPE."""
+    problems = []
+    seen = {"HELP": set(), "TYPE": set()}
+    types: dict[str, str] = {}
+    current = None
+    finished: set[str] = set()
+
+    def family_of(sample: str) -> str:
+        for suffix in ("_bucket", "_sum", "_count", "_total", "_created", "_info"):
+            base = sample[: -len(suffix)]
+            if sample.endswith(suffix) and base in types:
+                return base
+        return sample
+
+    for n, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if line.startswith("# HELP ") or line.startswith("# TYPE "):
+            kind, name = line[2:6], line.split()[2]
+            if name in seen[kind]:
+                problems.append(f"line {n}: second {kind} line for {name}")
+            seen[kind].add(name)
+            if kind == "TYPE":
+                types[name] = line.split()[3] if len(line.split()) > 3 else "untyped"
+            if name != current:
+                if current is not None:
+                    finished.add(current)
+                current = name
+            continue
+        if not line or line.startswith("#"):
+            continue
+        fam = family_of(line.split("{", 1)[0].split()[0])
+        if fam != current:
+            if fam in finished:
+                problems.append(f"line {n}: samples of {fam} are not contiguous")
+            if current is not None:
+                finished.add(current)
+            current = fam
+    return problems
+
+
 def parse_prometheus(text: str) -> list[tuple[str, dict, float]]:
     samples = []
     for raw in text.splitlines():
@@ -154,8 +198,9 @@ def parse_prometheus(text: str) -> list[tuple[str, dict, float]]:
 
 
 class Metrics:
-    def __init__(self, samples):
+    def __init__(self, samples, problems=()):
         self.samples = samples
+        self.problems = list(problems)
         self.by_name: dict[str, list[tuple[dict, float]]] = defaultdict(list)
         for name, labels, value in samples:
             self.by_name[name].append((labels, value))
@@ -179,9 +224,11 @@ def scrape(url: str, timeout: float = 5.0) -> Metrics:
     """Fetch an http(s):// or file:// URL, or read a plain file path."""
     if "://" not in url:
         with open(url, encoding="utf-8") as f:
-            return Metrics(parse_prometheus(f.read()))
-    with urllib.request.urlopen(url, timeout=timeout) as r:
-        return Metrics(parse_prometheus(r.read().decode("utf-8")))
+            text = f.read()
+    else:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            text = r.read().decode("utf-8")
+    return Metrics(parse_prometheus(text), exposition_problems(text))
 
 
 # ------------------------------------------------------------------ checking
@@ -271,6 +318,8 @@ def run_checks(m: Metrics, ledger: list[dict], services: list[str]) -> Report:
         by_service[c["emitter"]].append(c)
 
     rep.check("services to check", "at least one", f"{len(services)}", ok=bool(services))
+    rep.check("exposition format (one HELP/TYPE per family, samples contiguous)",
+              [], m.problems)
     for svc in services:
         calls = by_service.get(svc, [])
         rep.lines.append(f"service {svc}: {len(calls)} calls in the ledger")
@@ -448,7 +497,7 @@ def main(argv=None) -> int:
     for line in rep.lines:
         if args.verbose or not line.startswith("  ok"):
             print(line)
-    if rep.failed and m is not None:
+    if m is not None and any(scope[:1] != () for scope in rep.failed_scopes):
         print("\nllmwatch series of the failing service/model pairs (buckets omitted):")
         print(dump_series(m, rep.failed_scopes) or "    (none)")
     print(f"{rep.passed} passed, {rep.failed} failed")
