@@ -22,7 +22,8 @@ pub struct LlmCall<'a> {
     pub start_unix_nano: u64,
     pub end_unix_nano: u64,
     /// `chat`, `text_completion`, `generate_content`, `embeddings`, or `_OTHER` when an emitter
-    /// recorded usage without naming the operation.
+    /// recorded usage, or named a provider and a requested model (conventions v1.26), without
+    /// naming the operation.
     pub operation: &'a str,
     /// `gen_ai.provider.name` value (legacy spellings mapped); empty when unknown.
     pub provider: &'a str,

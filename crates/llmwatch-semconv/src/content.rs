@@ -41,10 +41,11 @@ impl ContentRef<'_> {
             ContentRef::Value(value) => collect_any(value, &mut out),
             ContentRef::Flattened { attributes, prefix } => {
                 for kv in attributes.iter() {
-                    if kv.key.starts_with(prefix) && kv.key.ends_with("content") {
-                        if let Some(value) = &kv.value {
-                            collect_any(value, &mut out);
-                        }
+                    if kv.key.starts_with(prefix)
+                        && crate::span::is_flattened_content(&kv.key)
+                        && let Some(value) = &kv.value
+                    {
+                        collect_any(value, &mut out);
                     }
                 }
             }

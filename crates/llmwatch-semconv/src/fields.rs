@@ -15,6 +15,8 @@ pub enum Field {
     Operation,
     OpenInferenceKind,
     LangfuseObservationType,
+    /// OpenLLMetry's `traceloop.span.kind` (workflow, task, agent, tool): never a model call.
+    TraceloopSpanKind,
     Provider,
     RequestModel,
     ResponseModel,
@@ -33,6 +35,8 @@ pub enum Field {
     TimeToFirstTokenUntrusted,
     LangfuseCompletionStart,
     ErrorType,
+    /// Langfuse's `langfuse.observation.level`; `ERROR` marks a failed call without a span status.
+    LangfuseLevel,
     ConversationId,
     UserId,
     ServiceName,
@@ -44,6 +48,10 @@ pub enum Field {
     LangfuseCostDetails,
     InputContent,
     OutputContent,
+    /// Raw request/response payloads (OpenInference `input.value`/`output.value`): used only when
+    /// no message-shaped content, flattened or not, was captured.
+    RawInputContent,
+    RawOutputContent,
     SystemInstructions,
 }
 
@@ -57,6 +65,7 @@ pub const ATTRIBUTE_TABLE: &[(&str, Field)] = &[
     ("llm.request.type", Field::Operation),
     ("openinference.span.kind", Field::OpenInferenceKind),
     ("langfuse.observation.type", Field::LangfuseObservationType),
+    ("traceloop.span.kind", Field::TraceloopSpanKind),
     // Provider: spec >= 1.37, then the deprecated system, then OpenInference.
     ("gen_ai.provider.name", Field::Provider),
     ("gen_ai.system", Field::Provider),
@@ -158,6 +167,7 @@ pub const ATTRIBUTE_TABLE: &[(&str, Field)] = &[
         Field::LangfuseCompletionStart,
     ),
     ("error.type", Field::ErrorType),
+    ("langfuse.observation.level", Field::LangfuseLevel),
     // Who and where.
     ("gen_ai.conversation.id", Field::ConversationId),
     ("session.id", Field::ConversationId),
@@ -192,12 +202,13 @@ pub const ATTRIBUTE_TABLE: &[(&str, Field)] = &[
     ("gen_ai.input.messages", Field::InputContent),
     ("gen_ai.prompt", Field::InputContent),
     ("llm.input_messages", Field::InputContent),
-    ("input.value", Field::InputContent),
     ("langfuse.observation.input", Field::InputContent),
     ("gen_ai.output.messages", Field::OutputContent),
     ("gen_ai.completion", Field::OutputContent),
-    ("output.value", Field::OutputContent),
+    ("llm.output_messages", Field::OutputContent),
     ("langfuse.observation.output", Field::OutputContent),
+    ("input.value", Field::RawInputContent),
+    ("output.value", Field::RawOutputContent),
     ("gen_ai.system_instructions", Field::SystemInstructions),
 ];
 

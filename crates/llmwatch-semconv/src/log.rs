@@ -23,10 +23,14 @@ impl Normalizer {
         } else {
             record.event_name.as_str()
         };
+        if !GENAI_EVENTS.contains(&event_name) {
+            return Ok(None);
+        }
+        // Later stages join these to their span by ids: malformed ones would join nothing.
+        check_optional_ids(&record.trace_id, &record.span_id)?;
         let attributes = &record.attributes;
         let event = match event_name {
             "gen_ai.evaluation.result" => {
-                check_optional_ids(&record.trace_id, &record.span_id)?;
                 let name = find_str(attributes, "gen_ai.evaluation.name").ok_or_else(|| {
                     RecordError::new(
                         RejectReason::InvalidEvaluation,
@@ -88,27 +92,32 @@ impl Normalizer {
                     ..Default::default()
                 },
             ),
-            "gen_ai.user.message" | "gen_ai.assistant.message" | "gen_ai.tool.message" => {
-                content_event(
-                    record,
-                    event_name,
-                    FinishReasonCounts::default(),
-                    CapturedContent {
-                        input: record.body.as_ref().map(ContentRef::Value),
-                        ..Default::default()
-                    },
-                )
-            }
+            "gen_ai.user.message"
+            | "gen_ai.assistant.message"
+            | "gen_ai.tool.message"
+            | "gen_ai.tools.message" => content_event(
+                record,
+                event_name,
+                FinishReasonCounts::default(),
+                CapturedContent {
+                    input: record.body.as_ref().map(ContentRef::Value),
+                    ..Default::default()
+                },
+            ),
             "gen_ai.client.inference.operation.details" => {
                 let mut finish_reasons = FinishReasonCounts::default();
-                if let Some(value) = find(attributes, "gen_ai.response.finish_reasons") {
-                    if let Some(
+                if let Some(value) = find(attributes, "gen_ai.response.finish_reasons")
+                    && let Some(
                         opentelemetry_proto::tonic::common::v1::any_value::Value::ArrayValue(a),
                     ) = &value.value
+                {
+                    for reason in a
+                        .values
+                        .iter()
+                        .filter_map(crate::value::as_str)
+                        .filter(|r| !r.trim().is_empty())
                     {
-                        for reason in a.values.iter().filter_map(crate::value::as_str) {
-                            finish_reasons.add(FinishReason::parse(reason));
-                        }
+                        finish_reasons.add(FinishReason::parse(reason));
                     }
                 }
                 content_event(
@@ -128,6 +137,19 @@ impl Normalizer {
         Ok(Some(event))
     }
 }
+
+/// The log-based events this crate reads; every other record is not ours.
+const GENAI_EVENTS: [&str; 8] = [
+    "gen_ai.evaluation.result",
+    "gen_ai.choice",
+    "gen_ai.system.message",
+    "gen_ai.user.message",
+    "gen_ai.assistant.message",
+    "gen_ai.tool.message",
+    // OpenLIT's spelling of the tool message event.
+    "gen_ai.tools.message",
+    "gen_ai.client.inference.operation.details",
+];
 
 fn content_event<'a>(
     record: &'a LogRecord,

@@ -29,7 +29,7 @@ pub fn normalize(raw: &str) -> &str {
         "deepseek" => "deepseek",
         "groq" => "groq",
         "perplexity" => "perplexity",
-        "ibm.watsonx.ai" | "watsonx" => "ibm.watsonx.ai",
+        "ibm.watsonx.ai" | "ibm.watson.ai" | "watsonx" => "ibm.watsonx.ai",
         "moonshot_ai" | "moonshot" => "moonshot_ai",
         "ollama" => "ollama",
         _ => trimmed,

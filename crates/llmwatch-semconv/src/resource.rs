@@ -40,11 +40,11 @@ impl Normalizer {
             let Some(&(index, rank)) = self.dimension_keys.get(kv.key.as_str()) else {
                 continue;
             };
-            if let Some(value) = kv.value.as_ref().and_then(as_label) {
-                if rank < ranks[index] {
-                    ranks[index] = rank;
-                    info.dimensions[index] = Some(value);
-                }
+            if let Some(value) = kv.value.as_ref().and_then(as_label)
+                && rank < ranks[index]
+            {
+                ranks[index] = rank;
+                info.dimensions[index] = Some(value);
             }
         }
         info

@@ -43,10 +43,10 @@ impl Sampling {
                     let kept = (1u64 << RANDOMNESS_BITS) - threshold;
                     sampling.adjusted_count = (1u64 << RANDOMNESS_BITS) as f64 / kept as f64;
                 }
-            } else if let Some(rv) = field.strip_prefix("rv:") {
-                if rv.len() == MAX_HEX_DIGITS {
-                    sampling.randomness = parse_56_bits(rv, false);
-                }
+            } else if let Some(rv) = field.strip_prefix("rv:")
+                && rv.len() == MAX_HEX_DIGITS
+            {
+                sampling.randomness = parse_56_bits(rv, false);
             }
         }
         sampling
@@ -92,7 +92,7 @@ mod tests {
     #[test]
     fn randomness_and_malformed_values() {
         let s = Sampling::from_tracestate("ot=rv:00112233445566;th:8");
-        assert_eq!(s.randomness, Some(0x0011_2233_4455_66));
+        assert_eq!(s.randomness, Some(0x0000_1122_3344_5566));
         assert_eq!(s.adjusted_count, 2.0);
         for bad in [
             "",

@@ -88,21 +88,24 @@ impl Normalizer {
             let Some(value) = kv.value.as_ref() else {
                 continue;
             };
+            // An empty string says nothing, and must not shadow a lower-ranked name that does
+            // (OpenLIT writes `gen_ai.request.user = ""` when the request had no user).
+            if matches!(&value.value, Some(Value::StringValue(s)) if s.is_empty()) {
+                continue;
+            }
             let key = kv.key.as_str();
             if let Some(&(field, rank)) = ATTRIBUTE_INDEX.get(key) {
                 slots.offer(field, rank, value, key);
             } else {
                 flattened.observe(key, value);
             }
-            if !self.dimension_keys.is_empty() {
-                if let Some(&(index, rank)) = self.dimension_keys.get(key) {
-                    if rank < dimension_ranks[index] {
-                        if let Some(label) = as_label(value) {
-                            dimension_ranks[index] = rank;
-                            dimensions[index] = Some(label);
-                        }
-                    }
-                }
+            if !self.dimension_keys.is_empty()
+                && let Some(&(index, rank)) = self.dimension_keys.get(key)
+                && rank < dimension_ranks[index]
+                && let Some(label) = as_label(value)
+            {
+                dimension_ranks[index] = rank;
+                dimensions[index] = Some(label);
             }
         }
 
@@ -221,12 +224,18 @@ impl Flattened {
             }
         } else if key.starts_with("gen_ai.prompt.") && key.ends_with(".content") {
             self.input = Some("gen_ai.prompt.");
-        } else if key.starts_with("llm.input_messages.") && key.ends_with("content") {
+        } else if key.starts_with("llm.input_messages.") && is_flattened_content(key) {
             self.input = Some("llm.input_messages.");
-        } else if key.starts_with("llm.output_messages.") && key.ends_with("content") {
+        } else if key.starts_with("llm.output_messages.") && is_flattened_content(key) {
             self.output = Some("llm.output_messages.");
         }
     }
+}
+
+/// A flattened key holding message text: `….content`, or OpenInference's multimodal
+/// `….message.contents.{j}.message_content.text`.
+pub(crate) fn is_flattened_content(key: &str) -> bool {
+    key.ends_with("content") || key.ends_with("message_content.text")
 }
 
 /// Trace and span ids must have the lengths OTLP requires and not be all zeros.
@@ -277,6 +286,14 @@ fn classify<'a>(slots: &Slots<'a>) -> Option<&'a str> {
             _ => None,
         };
     }
+    // OpenLLMetry's workflow/task/agent/tool spans may aggregate the usage of the calls under
+    // them (CrewAI crews, agents): counting them would count those calls twice.
+    if slots.get(Field::TraceloopSpanKind).is_some() {
+        return None;
+    }
+    // No operation named: usage, or a provider and a requested model (semantic conventions
+    // v1.26, which had no `gen_ai.operation.name`; a failed call there reports no usage), make
+    // it a model call of an unknown operation.
     let has_usage = [
         Field::InputTokens,
         Field::OutputTokens,
@@ -284,7 +301,9 @@ fn classify<'a>(slots: &Slots<'a>) -> Option<&'a str> {
     ]
     .iter()
     .any(|&field| slots.get(field).is_some());
-    has_usage.then_some("_OTHER")
+    let names_a_model =
+        slots.get(Field::Provider).is_some() && slots.get(Field::RequestModel).is_some();
+    (has_usage || names_a_model).then_some("_OTHER")
 }
 
 fn token_usage(slots: &Slots<'_>, span_name: &str) -> Result<TokenUsage, RecordError> {
@@ -296,10 +315,11 @@ fn token_usage(slots: &Slots<'_>, span_name: &str) -> Result<TokenUsage, RecordE
     };
     let input = read(Field::InputTokens)?;
     let output = read(Field::OutputTokens)?;
-    if input.is_none() && output.is_none() {
-        if let Some(details) = slots.str(Field::LangfuseUsageDetails) {
-            return langfuse_usage(details, span_name);
-        }
+    if input.is_none()
+        && output.is_none()
+        && let Some(details) = slots.str(Field::LangfuseUsageDetails)
+    {
+        return langfuse_usage(details, span_name);
     }
     let cache_read = read(Field::CacheReadTokens)?;
     let cache_write = read(Field::CacheWriteTokens)?;
@@ -385,13 +405,39 @@ fn langfuse_usage(details: &str, span_name: &str) -> Result<TokenUsage, RecordEr
         Ok(None)
     };
     if map.contains_key("prompt_tokens") {
-        // Raw OpenAI usage: inclusive.
+        // Raw OpenAI Chat Completions usage: inclusive.
         return Ok(TokenUsage::from_reported(
             number(&["prompt_tokens"])?,
             number(&["completion_tokens"])?,
             number(&["prompt_tokens_details", "cached_tokens"])?,
             None,
             number(&["completion_tokens_details", "reasoning_tokens"])?,
+            InputAccounting::Inclusive,
+        ));
+    }
+    if [
+        "input_tokens_details",
+        "output_tokens_details",
+        "input_token_details",
+        "output_token_details",
+    ]
+    .iter()
+    .any(|key| map.contains_key(*key))
+    {
+        // Raw OpenAI Responses usage (`input_tokens_details.cached_tokens`) or LangChain usage
+        // metadata (`input_token_details.cache_read`): both inclusive, details are subsets.
+        return Ok(TokenUsage::from_reported(
+            number(&["input_tokens"])?,
+            number(&["output_tokens"])?,
+            first(&[
+                &["input_tokens_details", "cached_tokens"],
+                &["input_token_details", "cache_read"],
+            ])?,
+            number(&["input_token_details", "cache_creation"])?,
+            first(&[
+                &["output_tokens_details", "reasoning_tokens"],
+                &["output_token_details", "reasoning"],
+            ])?,
             InputAccounting::Inclusive,
         ));
     }
@@ -406,21 +452,37 @@ fn langfuse_usage(details: &str, span_name: &str) -> Result<TokenUsage, RecordEr
         &["input_cache_write"],
     ])?;
     let reasoning = first(&[&["output_reasoning_tokens"], &["output_reasoning"]])?;
-    let input = first(&[&["input"], &["input_tokens"]])?;
-    let output = first(&[&["output"], &["output_tokens"]])?;
-    // Langfuse's own buckets are exclusive: output excludes reasoning too.
-    let output = match (output, map.contains_key("output")) {
-        (Some(n), true) => Some(n + reasoning.unwrap_or(0)),
-        (other, _) => other,
-    };
-    Ok(TokenUsage::from_reported(
+    // Exclusive buckets: Langfuse's own (`input`, `input_cached_tokens`, `input_audio_tokens`,
+    // `output`, `output_reasoning_tokens`, … each subtracted from its side) or raw Anthropic
+    // usage (`input_tokens` beside `cache_read_input_tokens`). A side's inclusive total is the
+    // sum of every bucket on that side; keys holding objects (`cache_creation: {…}`) are details.
+    let mut input: Option<u64> = None;
+    let mut output: Option<u64> = None;
+    for (key, value) in &map {
+        let side = if key == "input"
+            || key.starts_with("input_")
+            || key == "cache_read_input_tokens"
+            || key == "cache_creation_input_tokens"
+        {
+            &mut input
+        } else if key == "output" || key.starts_with("output_") {
+            &mut output
+        } else {
+            continue;
+        };
+        if value.is_number() {
+            let n = number(&[key.as_str()])?.unwrap_or(0);
+            *side = Some(side.unwrap_or(0) + n);
+        }
+    }
+    Ok(TokenUsage {
         input,
         output,
         cache_read,
         cache_write,
         reasoning,
-        InputAccounting::Exclusive,
-    ))
+        reported_accounting: InputAccounting::Exclusive,
+    })
 }
 
 fn finish_reasons(slots: &Slots<'_>, flattened: &Flattened) -> FinishReasonCounts {
@@ -444,18 +506,24 @@ fn add_reasons(value: &AnyValue, counts: &mut FinishReasonCounts) {
     match &value.value {
         Some(Value::ArrayValue(array)) => {
             for reason in array.values.iter().filter_map(as_str) {
-                counts.add(FinishReason::parse(reason));
+                add_reason(reason, counts);
             }
         }
         Some(Value::StringValue(s)) if s.trim_start().starts_with('[') => {
             if let Ok(reasons) = serde_json::from_str::<Vec<String>>(s) {
-                reasons
-                    .iter()
-                    .for_each(|r| counts.add(FinishReason::parse(r)));
+                reasons.iter().for_each(|r| add_reason(r, counts));
             }
         }
         Some(Value::StringValue(s)) if !s.is_empty() => counts.add(FinishReason::parse(s)),
         _ => {}
+    }
+}
+
+/// Counts one reported reason; an empty one (OpenLIT writes `[""]` when none came back) is no
+/// reason at all rather than `other`.
+fn add_reason(reason: &str, counts: &mut FinishReasonCounts) {
+    if !reason.trim().is_empty() {
+        counts.add(FinishReason::parse(reason));
     }
 }
 
@@ -467,16 +535,16 @@ fn add_message_finish_reasons(value: &AnyValue, counts: &mut FinishReasonCounts)
                     .iter()
                     .filter_map(|m| m.get("finish_reason")?.as_str())
                 {
-                    counts.add(FinishReason::parse(reason));
+                    add_reason(reason, counts);
                 }
             }
         }
         Some(Value::ArrayValue(messages)) => {
             for message in &messages.values {
-                if let Some(Value::KvlistValue(fields)) = &message.value {
-                    if let Some(reason) = find_str(&fields.values, "finish_reason") {
-                        counts.add(FinishReason::parse(reason));
-                    }
+                if let Some(Value::KvlistValue(fields)) = &message.value
+                    && let Some(reason) = find_str(&fields.values, "finish_reason")
+                {
+                    add_reason(reason, counts);
                 }
             }
         }
@@ -491,7 +559,11 @@ fn error_type<'a>(slots: &Slots<'a>, span: &'a Span) -> Option<&'a str> {
     let failed = span
         .status
         .as_ref()
-        .is_some_and(|s| s.code == StatusCode::Error as i32);
+        .is_some_and(|s| s.code == StatusCode::Error as i32)
+        // Langfuse marks a failed generation with its level only; the span status stays unset.
+        || slots
+            .str(Field::LangfuseLevel)
+            .is_some_and(|level| level.eq_ignore_ascii_case("ERROR"));
     failed.then(|| {
         span.events
             .iter()
@@ -533,11 +605,13 @@ fn captured_content<'a>(
             .get(Field::InputContent)
             .map(ContentRef::Value)
             .or_else(|| flattened_ref(flattened.input))
+            .or_else(|| slots.get(Field::RawInputContent).map(ContentRef::Value))
             .or_else(|| event_attribute("gen_ai.content.prompt", "gen_ai.prompt")),
         output: slots
             .get(Field::OutputContent)
             .map(ContentRef::Value)
             .or_else(|| flattened_ref(flattened.output))
+            .or_else(|| slots.get(Field::RawOutputContent).map(ContentRef::Value))
             .or_else(|| event_attribute("gen_ai.content.completion", "gen_ai.completion")),
         system_instructions: slots.get(Field::SystemInstructions).map(ContentRef::Value),
     }
