@@ -75,6 +75,7 @@ pub mod names {
     pub const REJECTED_REQUESTS: &str = "llmwatch_rejected_requests_total";
     pub const NORMALIZED_RECORDS: &str = "llmwatch_normalized_records_total";
     pub const SERIES: &str = "llmwatch_series";
+    pub const LABEL_SETS: &str = "llmwatch_label_sets";
     pub const SERIES_LIMIT: &str = "llmwatch_series_limit";
     pub const SERIES_OVERFLOW: &str = "llmwatch_series_overflow_records_total";
     pub const SERIES_EXPIRED: &str = "llmwatch_series_expired_total";
@@ -206,7 +207,16 @@ pub const CATALOG: &[MetricDef] = &[
         name: names::SERIES,
         kind: Gauge,
         unit: "{series}",
-        help: "Active GenAI label sets (each one a series of every GenAI metric), overflow series included.",
+        help: "Series each GenAI metric exposes (a histogram's label set counts once).",
+        genai_labels: false,
+        labels: &["metric"],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::LABEL_SETS,
+        kind: Gauge,
+        unit: "{label_set}",
+        help: "Active GenAI label sets (standard labels and dimensions), the overflow label set included; the series limit applies to these.",
         genai_labels: false,
         labels: &[],
         buckets: &[],

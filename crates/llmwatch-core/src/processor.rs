@@ -329,8 +329,18 @@ mod tests {
             SampleValue::Counter(7.0)
         );
         assert_eq!(
-            family(&families, names::SERIES).unwrap().samples[0].value,
+            family(&families, names::LABEL_SETS).unwrap().samples[0].value,
             SampleValue::Gauge(4.0)
+        );
+        // Calls: 3 label sets and the overflow one, each with error_type="" only.
+        assert_eq!(
+            counter(&families, names::SERIES, ("metric", names::LLM_CALLS)),
+            4.0
+        );
+        // Tokens: input and output per label set.
+        assert_eq!(
+            counter(&families, names::SERIES, ("metric", names::TOKENS)),
+            8.0
         );
         assert_eq!(processor.store().series_count(), 3);
         assert_eq!(processor.store().expire_idle(u64::MAX), 3);

@@ -175,7 +175,16 @@ impl GenAiStore {
             let labels = vec![(OVERFLOW_LABEL.to_owned(), "true".to_owned())];
             self.overflow.snapshot_into(&labels, &mut families);
         }
-        out.extend(families.into_vec());
+        let families = families.into_vec();
+        let mut series = FamilySnapshot::new(catalog::def(names::SERIES));
+        for family in &families {
+            series.push_scalar(
+                vec![("metric".to_owned(), family.def.name.to_owned())],
+                family.samples.len() as f64,
+            );
+        }
+        out.extend(families);
+        out.push(series);
 
         let scalar = |name: &str, value: f64| {
             let mut family = FamilySnapshot::new(catalog::def(name));
@@ -184,7 +193,7 @@ impl GenAiStore {
         };
         let overflow_series = usize::from(self.overflowed_records.load(Relaxed) > 0);
         out.push(scalar(
-            names::SERIES,
+            names::LABEL_SETS,
             (self.series_count() + overflow_series) as f64,
         ));
         out.push(scalar(names::SERIES_LIMIT, self.max_series as f64));
