@@ -76,8 +76,6 @@ impl Normalizer {
         resource: &ResourceInfo<'a>,
         span: &'a Span,
     ) -> Result<Option<LlmCall<'a>>, RecordError> {
-        check_ids(&span.trace_id, &span.span_id)?;
-
         let mut slots = Slots {
             values: [None; FIELD_COUNT],
         };
@@ -112,6 +110,9 @@ impl Normalizer {
         let Some(operation) = classify(&slots) else {
             return Ok(None);
         };
+        // Only spans that count are validated: a malformed span llmwatch ignores anyway is not
+        // the client's error to hear about.
+        check_ids(&span.trace_id, &span.span_id)?;
         if span.start_time_unix_nano == 0 || span.end_time_unix_nano < span.start_time_unix_nano {
             return Err(RecordError::new(
                 RejectReason::InvalidTimestamps,

@@ -1804,6 +1804,12 @@ fn invalid_ids_and_timestamps_are_rejected() {
         rejection(&chat_span().times(0, T0).build()),
         RejectReason::InvalidTimestamps
     );
+    // A malformed span that is not a model call is ignored, not reported as the client's error.
+    let http = SpanBuilder::new("GET /v1/models", SpanKind::Client)
+        .ids(&[1; 8], &[])
+        .attr("http.request.method", s("GET"))
+        .build();
+    assert!(normalize(&plain(), None, &http).unwrap().is_none());
     // A zero-length call is a valid one.
     let instant = chat_span().times(T0, T0).build();
     assert_eq!(call(&plain(), None, &instant).duration_seconds, 0.0);
