@@ -81,6 +81,9 @@ pub struct TokenUsage {
     pub output: Option<u64>,
     pub cache_read: Option<u64>,
     pub cache_write: Option<u64>,
+    /// The part of `cache_write` written with a 1-hour lifetime (priced apart by Anthropic),
+    /// when the emitter says; the rest has the default 5-minute lifetime.
+    pub cache_write_1h: Option<u64>,
     pub reasoning: Option<u64>,
     /// How the emitter reported input; `input` above is already converted to inclusive.
     pub reported_accounting: InputAccounting,
@@ -106,6 +109,7 @@ impl TokenUsage {
             output,
             cache_read,
             cache_write,
+            cache_write_1h: None,
             reasoning,
             reported_accounting: accounting,
         }

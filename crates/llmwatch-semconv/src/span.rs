@@ -447,11 +447,28 @@ fn langfuse_usage(details: &str, span_name: &str) -> Result<TokenUsage, RecordEr
         &["cache_read_input_tokens"],
         &["input_cache_read"],
     ])?;
-    let cache_write = first(&[
+    // Anthropic splits cache writes by lifetime: Langfuse's `input_cache_creation_5m`/`_1h`
+    // buckets, or raw usage's `cache_creation: {ephemeral_5m_input_tokens, ephemeral_1h_input_tokens}`.
+    let split_5m = first(&[
+        &["input_cache_creation_5m"],
+        &["cache_creation", "ephemeral_5m_input_tokens"],
+    ])?;
+    let cache_write_1h = first(&[
+        &["input_cache_creation_1h"],
+        &["cache_creation", "ephemeral_1h_input_tokens"],
+    ])?;
+    let has_cache_write_total = map.contains_key("input_cache_creation");
+    let cache_write = match first(&[
         &["cache_creation_input_tokens"],
         &["input_cache_creation"],
         &["input_cache_write"],
-    ])?;
+    ])? {
+        Some(total) => Some(total),
+        None if split_5m.is_some() || cache_write_1h.is_some() => {
+            Some(split_5m.unwrap_or(0) + cache_write_1h.unwrap_or(0))
+        }
+        None => None,
+    };
     let reasoning = first(&[&["output_reasoning_tokens"], &["output_reasoning"]])?;
     // Exclusive buckets: Langfuse's own (`input`, `input_cached_tokens`, `input_audio_tokens`,
     // `output`, `output_reasoning_tokens`, … each subtracted from its side) or raw Anthropic
@@ -471,7 +488,12 @@ fn langfuse_usage(details: &str, span_name: &str) -> Result<TokenUsage, RecordEr
         } else {
             continue;
         };
-        if value.is_number() {
+        let split_of_total = has_cache_write_total
+            && matches!(
+                key.as_str(),
+                "input_cache_creation_5m" | "input_cache_creation_1h"
+            );
+        if value.is_number() && !split_of_total {
             let n = number(&[key.as_str()])?.unwrap_or(0);
             *side = Some(side.unwrap_or(0) + n);
         }
@@ -481,6 +503,7 @@ fn langfuse_usage(details: &str, span_name: &str) -> Result<TokenUsage, RecordEr
         output,
         cache_read,
         cache_write,
+        cache_write_1h,
         reasoning,
         reported_accounting: InputAccounting::Exclusive,
     })

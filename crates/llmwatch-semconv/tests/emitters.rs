@@ -46,6 +46,7 @@ fn usage(
         output,
         cache_read,
         cache_write,
+        cache_write_1h: None,
         reasoning,
         reported_accounting,
     }
@@ -1306,10 +1307,11 @@ fn langfuse_langchain_and_anthropic_shapes() {
         .attr("langfuse.observation.model.name", s("claude-3-5-haiku-20241022"))
         .attr(
             "langfuse.observation.usage_details",
-            s(r#"{"input_tokens": 20, "output_tokens": 40, "cache_read_input_tokens": 1000, "cache_creation_input_tokens": 300, "cache_creation": {"ephemeral_5m_input_tokens": 300, "ephemeral_1h_input_tokens": 0}, "server_tool_use": null, "service_tier": "standard"}"#),
+            s(r#"{"input_tokens": 20, "output_tokens": 40, "cache_read_input_tokens": 1000, "cache_creation_input_tokens": 300, "cache_creation": {"ephemeral_5m_input_tokens": 200, "ephemeral_1h_input_tokens": 100}, "server_tool_use": null, "service_tier": "standard"}"#),
         )
         .build();
-    for span in [&langchain, &anthropic] {
+    // Raw Anthropic usage also says which cache writes have the 1-hour lifetime.
+    for (span, cache_write_1h) in [(&langchain, None), (&anthropic, Some(100))] {
         let call = call(&plain(), None, span);
         assert_call(
             &call,
@@ -1318,14 +1320,17 @@ fn langfuse_langchain_and_anthropic_shapes() {
                 operation: "chat",
                 request_model: "claude-3-5-haiku-20241022",
                 response_model: "claude-3-5-haiku-20241022",
-                usage: usage(
-                    Some(1320),
-                    Some(40),
-                    Some(1000),
-                    Some(300),
-                    None,
-                    InputAccounting::Exclusive,
-                ),
+                usage: TokenUsage {
+                    cache_write_1h,
+                    ..usage(
+                        Some(1320),
+                        Some(40),
+                        Some(1000),
+                        Some(300),
+                        None,
+                        InputAccounting::Exclusive,
+                    )
+                },
                 ..Expected::default()
             },
         );
