@@ -80,7 +80,10 @@ impl SimulateArgs {
     /// How many spans the run sends: rate × duration, rounded.
     pub fn total_spans(&self) -> anyhow::Result<u64> {
         if !(self.rate.is_finite() && self.rate > 0.0) {
-            bail!("--rate must be a positive number of spans per second, got {}", self.rate);
+            bail!(
+                "--rate must be a positive number of spans per second, got {}",
+                self.rate
+            );
         }
         let total = (self.rate * self.duration.as_secs_f64()).round();
         if total < 1.0 {
@@ -207,7 +210,9 @@ pub enum Cache {
     None,
     /// OpenAI: `cached_tokens` in steps of 128 once a prompt reaches 1024 tokens; reported on
     /// every call (0 when nothing was cached).
-    OpenAi { hit_probability: f64 },
+    OpenAi {
+        hit_probability: f64,
+    },
     /// Anthropic: cache reads and cache writes at explicit breakpoints; both reported on every
     /// call.
     Anthropic {
@@ -530,7 +535,10 @@ pub struct SimSpan {
 
 impl SimSpan {
     pub fn attribute(&self, key: &str) -> Option<&AttrValue> {
-        self.attributes.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+        self.attributes
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v)
     }
 
     pub fn int(&self, key: &str) -> Option<i64> {
@@ -605,7 +613,10 @@ impl Generator {
         let user_index = (f64::from(service.users) * rng.random::<f64>().powi(2)) as u32;
         let user = format!("user-{user_index:05}");
         let conversation = service.conversational.then(|| {
-            let started = self.conversations.entry((service_index, user_index)).or_insert(1);
+            let started = self
+                .conversations
+                .entry((service_index, user_index))
+                .or_insert(1);
             if rng.random_bool(0.12) {
                 *started += 1;
             }
@@ -616,8 +627,8 @@ impl Generator {
         let chat = model.operation == Operation::Chat;
         let streamed = chat && rng.random_bool(service.stream_probability);
         let max_tokens = chat.then_some(service.max_tokens);
-        let temperature = (chat && model.temperature)
-            .then(|| [0.0, 0.2, 0.7, 1.0][rng.random_range(0..4)]);
+        let temperature =
+            (chat && model.temperature).then(|| [0.0, 0.2, 0.7, 1.0][rng.random_range(0..4)]);
         let fingerprint = match model.fingerprints {
             [] => None,
             [only] => Some(*only),
@@ -779,7 +790,10 @@ impl Generator {
         }
         if let Some(usage) = &plan.usage {
             if model.operation == Operation::Chat {
-                put("gen_ai.response.id", AttrValue::Str(response_id(rng, provider)));
+                put(
+                    "gen_ai.response.id",
+                    AttrValue::Str(response_id(rng, provider)),
+                );
             }
             put("gen_ai.response.model", text(model.response_model));
             if let Some(finish) = plan.finish {
@@ -1124,7 +1138,9 @@ async fn provider(
             // The batch processor exports on its own thread, outside any async runtime, so the
             // HTTP exporter gets the blocking client, built off the runtime as reqwest requires.
             let client = tokio::task::spawn_blocking(|| {
-                reqwest::blocking::Client::builder().timeout(TIMEOUT).build()
+                reqwest::blocking::Client::builder()
+                    .timeout(TIMEOUT)
+                    .build()
             })
             .await?
             .context("building the HTTP client")?;
@@ -1225,8 +1241,7 @@ struct PlannedIds {
 
 impl PlannedIds {
     fn plan(&self, trace_id: [u8; 16], span_id: [u8; 8]) {
-        *self.trace.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some(TraceId::from_bytes(trace_id));
+        *self.trace.lock().unwrap_or_else(|e| e.into_inner()) = Some(TraceId::from_bytes(trace_id));
         *self.span.lock().unwrap_or_else(|e| e.into_inner()) = Some(SpanId::from_bytes(span_id));
     }
 }
@@ -1236,7 +1251,12 @@ struct SharedIds(Arc<PlannedIds>);
 
 impl IdGenerator for SharedIds {
     fn new_trace_id(&self) -> TraceId {
-        let planned = self.0.trace.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let planned = self
+            .0
+            .trace
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         planned.unwrap_or_else(|| self.0.fallback.new_trace_id())
     }
 
@@ -1285,7 +1305,10 @@ mod tests {
             let model = span.str("gen_ai.request.model").unwrap();
             assert_eq!(span.name, format!("{operation} {model}"));
             let profile = super::model(model).unwrap();
-            assert_eq!(span.str("gen_ai.provider.name"), Some(profile.provider.name()));
+            assert_eq!(
+                span.str("gen_ai.provider.name"),
+                Some(profile.provider.name())
+            );
             assert!(span.str("user.id").unwrap().starts_with("user-"));
             assert!(span.str("app.feature").is_some());
             assert!(span.duration > Duration::ZERO);
@@ -1311,10 +1334,15 @@ mod tests {
                 }
                 None => {
                     assert_eq!(span.attribute("error.type"), None);
-                    assert_eq!(span.str("gen_ai.response.model"), Some(profile.response_model));
+                    assert_eq!(
+                        span.str("gen_ai.response.model"),
+                        Some(profile.response_model)
+                    );
                     let input = span.int("gen_ai.usage.input_tokens").unwrap();
                     assert!(input > 0);
-                    let cached = span.int("gen_ai.usage.cache_read.input_tokens").unwrap_or(0)
+                    let cached = span
+                        .int("gen_ai.usage.cache_read.input_tokens")
+                        .unwrap_or(0)
                         + span
                             .int("gen_ai.usage.cache_creation.input_tokens")
                             .unwrap_or(0);
@@ -1341,8 +1369,7 @@ mod tests {
                         assert_eq!(span.attribute("gen_ai.response.finish_reasons"), None);
                         assert_eq!(span.attribute("gen_ai.request.stream"), None);
                     }
-                    if profile.provider == Provider::OpenAi
-                        && profile.operation == Operation::Chat
+                    if profile.provider == Provider::OpenAi && profile.operation == Operation::Chat
                     {
                         assert!(span.str("openai.response.system_fingerprint").is_some());
                     }
@@ -1355,12 +1382,12 @@ mod tests {
                     else {
                         panic!("streamed without a first-chunk time: {span:?}")
                     };
-                    assert!(*ttft > 0.0 && *ttft < span.duration.as_secs_f64(), "{span:?}");
+                    assert!(
+                        *ttft > 0.0 && *ttft < span.duration.as_secs_f64(),
+                        "{span:?}"
+                    );
                 }
-                _ => assert_eq!(
-                    span.attribute("gen_ai.response.time_to_first_chunk"),
-                    None
-                ),
+                _ => assert_eq!(span.attribute("gen_ai.response.time_to_first_chunk"), None),
             }
         }
     }
@@ -1379,7 +1406,14 @@ mod tests {
                 model.request_model
             );
         }
-        for reason in ["stop", "length", "tool_calls", "end_turn", "tool_use", "max_tokens"] {
+        for reason in [
+            "stop",
+            "length",
+            "tool_calls",
+            "end_turn",
+            "tool_use",
+            "max_tokens",
+        ] {
             let has = |s: &SimSpan| {
                 matches!(s.attribute("gen_ai.response.finish_reasons"),
                     Some(AttrValue::StrArray(r)) if r[0] == reason)
@@ -1387,10 +1421,16 @@ mod tests {
             assert!(count(&has) > 0, "{reason}");
         }
         for error_type in ["RateLimitError", "APITimeoutError", "InternalServerError"] {
-            assert!(count(&|s| s.str("error.type") == Some(error_type)) > 0, "{error_type}");
+            assert!(
+                count(&|s| s.str("error.type") == Some(error_type)) > 0,
+                "{error_type}"
+            );
         }
         let errors = count(&|s| s.error.is_some());
-        assert!((40..=180).contains(&errors), "{errors} errors in 4000 calls");
+        assert!(
+            (40..=180).contains(&errors),
+            "{errors} errors in 4000 calls"
+        );
         let streamed = count(&|s| {
             matches!(
                 s.attribute("gen_ai.request.stream"),
@@ -1404,10 +1444,13 @@ mod tests {
         assert!(positive("gen_ai.usage.reasoning.output_tokens") > 100);
         // OpenAI caches in steps of 128 from 1024 tokens.
         for span in &run {
-            if span.str("gen_ai.provider.name") == Some("openai") {
-                if let Some(cached) = span.int("gen_ai.usage.cache_read.input_tokens") {
-                    assert!(cached == 0 || (cached >= 1024 && cached % 128 == 0), "{cached}");
-                }
+            if span.str("gen_ai.provider.name") == Some("openai")
+                && let Some(cached) = span.int("gen_ai.usage.cache_read.input_tokens")
+            {
+                assert!(
+                    cached == 0 || (cached >= 1024 && cached % 128 == 0),
+                    "{cached}"
+                );
             }
         }
         // Users return to their conversations.
@@ -1444,9 +1487,6 @@ mod tests {
             traces_url("http://127.0.0.1:4318/"),
             "http://127.0.0.1:4318/v1/traces"
         );
-        assert_eq!(
-            traces_url("http://h:1/v1/traces"),
-            "http://h:1/v1/traces"
-        );
+        assert_eq!(traces_url("http://h:1/v1/traces"), "http://h:1/v1/traces");
     }
 }
