@@ -55,6 +55,11 @@ pub const TOKEN_BUCKETS: &[f64] = &[
     16777216.0, 67108864.0,
 ];
 
+/// Cost of one call in USD, from a hundredth of a cent to ten dollars.
+pub const COST_BUCKETS: &[f64] = &[
+    0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
 /// `gen_ai.client.operation.duration` advised bucket boundaries (also TTFT and time per chunk).
 pub const DURATION_BUCKETS: &[f64] = &[
     0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
@@ -68,6 +73,12 @@ pub mod names {
     pub const LLM_CALLS: &str = "llmwatch_llm_calls_total";
     pub const FINISH_REASONS: &str = "llmwatch_finish_reasons_total";
     pub const TOKENS: &str = "llmwatch_tokens_total";
+    pub const COST: &str = "llmwatch_cost_usd_total";
+    pub const CALL_COST: &str = "llmwatch_call_cost_usd";
+    pub const PRICED_CALLS: &str = "llmwatch_priced_calls_total";
+    pub const UNPRICED_CALLS: &str = "llmwatch_unpriced_calls_total";
+    pub const UNPRICED_TOKENS: &str = "llmwatch_unpriced_tokens_total";
+    pub const COST_DISAGREEMENTS: &str = "llmwatch_cost_disagreements_total";
     pub const RECEIVED_SPANS: &str = "llmwatch_received_spans_total";
     pub const RECEIVED_LOG_RECORDS: &str = "llmwatch_received_log_records_total";
     pub const REJECTED_SPANS: &str = "llmwatch_rejected_spans_total";
@@ -147,6 +158,60 @@ pub const CATALOG: &[MetricDef] = &[
         help: "Tokens by type: input (includes cache_read and cache_write), output (includes reasoning), cache_read, cache_write, reasoning. Never add subsets to their totals.",
         genai_labels: true,
         labels: &["token_type"],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::COST,
+        kind: Counter,
+        unit: "USD",
+        help: "Cost in USD by component: input (uncached), cache_read, cache_write, output (not reasoning), reasoning, and unattributed (span-reported cost trusted without a split). Components add up to the total.",
+        genai_labels: true,
+        labels: &["cost_component"],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::CALL_COST,
+        kind: Histogram,
+        unit: "USD",
+        help: "Cost of one priced call in USD.",
+        genai_labels: true,
+        labels: &[],
+        buckets: COST_BUCKETS,
+    },
+    MetricDef {
+        name: names::PRICED_CALLS,
+        kind: Counter,
+        unit: "{call}",
+        help: "Priced calls by what priced them: the response model, the request model (fallback) or the span's own cost (when trusted).",
+        genai_labels: true,
+        labels: &["priced_by"],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::UNPRICED_CALLS,
+        kind: Counter,
+        unit: "{call}",
+        help: "Calls whose model has no price in any catalog: not costed (never as zero). Add the model to a catalog file.",
+        genai_labels: true,
+        labels: &[],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::UNPRICED_TOKENS,
+        kind: Counter,
+        unit: "{token}",
+        help: "Tokens of unpriced calls, by token type (same accounting as llmwatch_tokens_total).",
+        genai_labels: true,
+        labels: &["token_type"],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::COST_DISAGREEMENTS,
+        kind: Counter,
+        unit: "{call}",
+        help: "Calls whose span-reported cost differs from the catalog's beyond the tolerance: a stale catalog, or an emitter's.",
+        genai_labels: true,
+        labels: &[],
         buckets: &[],
     },
     MetricDef {

@@ -2,13 +2,15 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use crate::atomic::AtomicF64;
+
 /// Counts per bucket (non-cumulative, one extra for +Inf), total count and sum.
 #[derive(Debug)]
 pub struct AtomicHistogram {
     bounds: &'static [f64],
     buckets: Box<[AtomicU64]>,
     count: AtomicU64,
-    sum_bits: AtomicU64,
+    sum: AtomicF64,
 }
 
 /// A consistent-enough copy for exposition: cumulative bucket counts as Prometheus wants them.
@@ -27,7 +29,7 @@ impl AtomicHistogram {
             bounds,
             buckets: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
             count: AtomicU64::new(0),
-            sum_bits: AtomicU64::new(0f64.to_bits()),
+            sum: AtomicF64::new(0.0),
         }
     }
 
@@ -37,10 +39,7 @@ impl AtomicHistogram {
         let index = self.bounds.partition_point(|&bound| bound < value);
         self.buckets[index].fetch_add(times, Relaxed);
         self.count.fetch_add(times, Relaxed);
-        let add = value * times as f64;
-        let _ = self.sum_bits.fetch_update(Relaxed, Relaxed, |bits| {
-            Some((f64::from_bits(bits) + add).to_bits())
-        });
+        self.sum.add(value * times as f64);
     }
 
     pub fn snapshot(&self) -> HistogramSnapshot {
@@ -57,7 +56,7 @@ impl AtomicHistogram {
             bounds: self.bounds,
             cumulative,
             count,
-            sum: f64::from_bits(self.sum_bits.load(Relaxed)),
+            sum: self.sum.get(),
         }
     }
 }

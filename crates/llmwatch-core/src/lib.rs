@@ -4,12 +4,15 @@
 //! [`Processor`], and every exposition reads the same [`snapshot::FamilySnapshot`]s, whose names
 //! come from the one [`catalog`].
 
+pub mod atomic;
 pub mod catalog;
 pub mod histogram;
+mod pricer;
 mod processor;
 pub mod snapshot;
 pub mod store;
 pub mod telemetry;
 
+pub use pricer::{CallPrice, PricedBy, Pricer, PricingConfig};
 pub use processor::{IngestReport, Processor, ProcessorConfig};
 pub use telemetry::{RequestRejection, Signal, Transport};

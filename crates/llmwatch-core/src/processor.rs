@@ -7,6 +7,7 @@ use llmwatch_semconv::{Dimension, LlmCall, LogEvent, Normalizer, NormalizerError
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
+use crate::pricer::{Pricer, PricingConfig};
 use crate::snapshot::FamilySnapshot;
 use crate::store::{GenAiStore, StoreConfig};
 use crate::telemetry::{RecordKind, SelfTelemetry, Signal, Transport};
@@ -19,6 +20,7 @@ const MAX_QUOTED_ERRORS: usize = 3;
 pub struct ProcessorConfig {
     pub dimensions: Vec<Dimension>,
     pub max_series: usize,
+    pub pricing: PricingConfig,
 }
 
 impl Default for ProcessorConfig {
@@ -26,6 +28,7 @@ impl Default for ProcessorConfig {
         ProcessorConfig {
             dimensions: Vec::new(),
             max_series: 2000,
+            pricing: PricingConfig::default(),
         }
     }
 }
@@ -63,6 +66,7 @@ impl IngestReport {
 #[derive(Debug)]
 pub struct Processor {
     normalizer: Normalizer,
+    pricer: Pricer,
     store: GenAiStore,
     telemetry: SelfTelemetry,
 }
@@ -76,6 +80,7 @@ impl Processor {
         });
         Ok(Processor {
             normalizer,
+            pricer: Pricer::new(config.pricing.clone()),
             store,
             telemetry: SelfTelemetry::default(),
         })
@@ -87,6 +92,10 @@ impl Processor {
 
     pub fn store(&self) -> &GenAiStore {
         &self.store
+    }
+
+    pub fn pricer(&self) -> &Pricer {
+        &self.pricer
     }
 
     pub fn ingest_traces(
@@ -102,7 +111,8 @@ impl Processor {
             for span in resource_spans.scope_spans.iter().flat_map(|s| &s.spans) {
                 match self.normalizer.span(&resource, span) {
                     Ok(Some(call)) => {
-                        self.store.record(&call, sampled_count(&call), now);
+                        let price = self.pricer.price(&call);
+                        self.store.record(&call, &price, sampled_count(&call), now);
                         calls += 1;
                     }
                     Ok(None) => ignored += 1,
@@ -309,6 +319,7 @@ mod tests {
         let processor = Processor::new(&ProcessorConfig {
             dimensions: Vec::new(),
             max_series: 3,
+            ..ProcessorConfig::default()
         })
         .unwrap();
         let spans = (1..=10)

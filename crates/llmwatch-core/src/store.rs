@@ -12,8 +12,10 @@ use hashbrown::{DefaultHashBuilder, HashTable};
 use llmwatch_semconv::{FinishReason, LlmCall, MAX_DIMENSIONS};
 use parking_lot::{Mutex, RwLock};
 
+use crate::atomic::AtomicF64;
 use crate::catalog::{self, GENAI_LABELS, OVERFLOW_LABEL, names};
 use crate::histogram::AtomicHistogram;
+use crate::pricer::{CallPrice, PricedBy};
 use crate::snapshot::FamilySnapshot;
 
 /// Longest label value kept; longer values are cut at a character boundary.
@@ -24,6 +26,15 @@ const SHARDS: usize = 16;
 const MAX_LABELS: usize = GENAI_LABELS.len() + MAX_DIMENSIONS;
 
 const TOKEN_TYPES: [&str; 5] = ["input", "output", "cache_read", "cache_write", "reasoning"];
+/// `cost_component` values: the pricing components, then cost a span reported without a split.
+const COST_COMPONENTS: [&str; 6] = [
+    "input",
+    "cache_read",
+    "cache_write",
+    "output",
+    "reasoning",
+    "unattributed",
+];
 
 /// Settings of the store.
 #[derive(Debug, Clone)]
@@ -63,6 +74,20 @@ struct Series {
     output_tokens: AtomicHistogram,
     time_to_first_chunk: AtomicHistogram,
     time_per_output_chunk: AtomicHistogram,
+    cost: CostCells,
+}
+
+/// Cost metrics of one label set.
+#[derive(Debug)]
+struct CostCells {
+    components: [AtomicF64; 6],
+    components_seen: AtomicU8,
+    per_call: AtomicHistogram,
+    priced_calls: [AtomicU64; 3],
+    unpriced_calls: AtomicU64,
+    unpriced_tokens: [AtomicU64; 5],
+    unpriced_tokens_seen: AtomicU8,
+    disagreements: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -92,7 +117,7 @@ impl GenAiStore {
     }
 
     /// Adds one call, standing for `count` calls (more than one under upstream sampling).
-    pub fn record(&self, call: &LlmCall<'_>, count: u64, now_seconds: u64) {
+    pub fn record(&self, call: &LlmCall<'_>, price: &CallPrice, count: u64, now_seconds: u64) {
         let mut values: [&str; MAX_LABELS] = [""; MAX_LABELS];
         values[0] = call.service_name;
         values[1] = call.provider;
@@ -114,22 +139,22 @@ impl GenAiStore {
         let shard = &self.shards[hash as usize % SHARDS];
 
         if let Some(series) = shard.read().find(hash, |s| s.matches(hash, values)) {
-            series.record(call, count, now_seconds);
+            series.record(call, price, count, now_seconds);
             return;
         }
         if self.series_count.load(Relaxed) >= self.max_series {
-            self.overflow.record(call, count, now_seconds);
+            self.overflow.record(call, price, count, now_seconds);
             self.overflowed_records.fetch_add(count, Relaxed);
             return;
         }
         let mut table = shard.write();
         if let Some(series) = table.find(hash, |s| s.matches(hash, values)) {
-            series.record(call, count, now_seconds);
+            series.record(call, price, count, now_seconds);
             return;
         }
         let labels = values.iter().map(|v| Box::<str>::from(*v)).collect();
         let series = Series::new(hash, labels);
-        series.record(call, count, now_seconds);
+        series.record(call, price, count, now_seconds);
         table.insert_unique(hash, series, |s| s.hash);
         self.series_count.fetch_add(1, Relaxed);
     }
@@ -239,6 +264,7 @@ impl Series {
             output_tokens: tokens(),
             time_to_first_chunk: duration(),
             time_per_output_chunk: duration(),
+            cost: CostCells::new(),
         }
     }
 
@@ -248,8 +274,9 @@ impl Series {
             && self.labels.iter().zip(values).all(|(a, b)| &**a == *b)
     }
 
-    fn record(&self, call: &LlmCall<'_>, count: u64, now_seconds: u64) {
+    fn record(&self, call: &LlmCall<'_>, price: &CallPrice, count: u64, now_seconds: u64) {
         self.last_seen_seconds.fetch_max(now_seconds, Relaxed);
+        self.cost.record(call, price, count);
         match call.error_type {
             None => {
                 self.calls_ok.fetch_add(count, Relaxed);
@@ -377,6 +404,115 @@ impl Series {
                 .time_per_output_chunk
                 .push_histogram(labels.to_vec(), tpot);
         }
+        self.cost.snapshot_into(labels, &with, families);
+    }
+}
+
+impl CostCells {
+    fn new() -> CostCells {
+        CostCells {
+            components: Default::default(),
+            components_seen: AtomicU8::new(0),
+            per_call: AtomicHistogram::new(catalog::COST_BUCKETS),
+            priced_calls: Default::default(),
+            unpriced_calls: AtomicU64::new(0),
+            unpriced_tokens: Default::default(),
+            unpriced_tokens_seen: AtomicU8::new(0),
+            disagreements: AtomicU64::new(0),
+        }
+    }
+
+    fn record(&self, call: &LlmCall<'_>, price: &CallPrice, count: u64) {
+        match price {
+            CallPrice::Priced {
+                breakdown,
+                unattributed,
+                priced_by,
+                disagrees,
+            } => {
+                let components = breakdown.components();
+                let values = components.iter().chain([unattributed]);
+                for (index, value) in values.enumerate() {
+                    if *value > 0.0 {
+                        self.components[index].add(value * count as f64);
+                        self.components_seen.fetch_or(1 << index, Relaxed);
+                    }
+                }
+                self.per_call
+                    .observe(breakdown.total() + unattributed, count);
+                self.priced_calls[*priced_by as usize].fetch_add(count, Relaxed);
+                if *disagrees {
+                    self.disagreements.fetch_add(count, Relaxed);
+                }
+            }
+            CallPrice::Unpriced => {
+                self.unpriced_calls.fetch_add(count, Relaxed);
+                let usage = &call.usage;
+                let kinds = [
+                    usage.input,
+                    usage.output,
+                    usage.cache_read,
+                    usage.cache_write,
+                    usage.reasoning,
+                ];
+                for (index, tokens) in kinds.into_iter().enumerate() {
+                    if let Some(tokens) = tokens {
+                        self.unpriced_tokens[index].fetch_add(tokens * count, Relaxed);
+                        self.unpriced_tokens_seen.fetch_or(1 << index, Relaxed);
+                    }
+                }
+            }
+        }
+    }
+
+    fn snapshot_into(
+        &self,
+        labels: &[(String, String)],
+        with: &dyn Fn(&str, &str) -> Vec<(String, String)>,
+        families: &mut SeriesFamilies,
+    ) {
+        let seen = self.components_seen.load(Relaxed);
+        for (index, component) in COST_COMPONENTS.iter().enumerate() {
+            if seen & (1 << index) != 0 {
+                families.cost.push_scalar(
+                    with("cost_component", component),
+                    self.components[index].get(),
+                );
+            }
+        }
+        let per_call = self.per_call.snapshot();
+        if per_call.count > 0 {
+            families.call_cost.push_histogram(labels.to_vec(), per_call);
+        }
+        for by in PricedBy::ALL {
+            let n = self.priced_calls[by as usize].load(Relaxed);
+            if n > 0 {
+                families
+                    .priced_calls
+                    .push_scalar(with("priced_by", by.as_str()), n as f64);
+            }
+        }
+        let unpriced = self.unpriced_calls.load(Relaxed);
+        if unpriced > 0 {
+            families
+                .unpriced_calls
+                .push_scalar(labels.to_vec(), unpriced as f64);
+        }
+        let tokens_seen = self.unpriced_tokens_seen.load(Relaxed);
+        for (index, token_type) in TOKEN_TYPES.iter().enumerate() {
+            if tokens_seen & (1 << index) != 0 {
+                let n = self.unpriced_tokens[index].load(Relaxed);
+                families
+                    .unpriced_tokens
+                    .push_scalar(with("token_type", token_type), n as f64);
+            }
+        }
+        let disagreements = self.disagreements.load(Relaxed);
+        if disagreements > 0 {
+            families
+                .cost_disagreements
+                .push_scalar(labels.to_vec(), disagreements as f64);
+        }
     }
 }
 
@@ -399,6 +535,12 @@ struct SeriesFamilies {
     calls: FamilySnapshot,
     finish_reasons: FamilySnapshot,
     tokens: FamilySnapshot,
+    cost: FamilySnapshot,
+    call_cost: FamilySnapshot,
+    priced_calls: FamilySnapshot,
+    unpriced_calls: FamilySnapshot,
+    unpriced_tokens: FamilySnapshot,
+    cost_disagreements: FamilySnapshot,
 }
 
 impl SeriesFamilies {
@@ -412,10 +554,16 @@ impl SeriesFamilies {
             calls: family(names::LLM_CALLS),
             finish_reasons: family(names::FINISH_REASONS),
             tokens: family(names::TOKENS),
+            cost: family(names::COST),
+            call_cost: family(names::CALL_COST),
+            priced_calls: family(names::PRICED_CALLS),
+            unpriced_calls: family(names::UNPRICED_CALLS),
+            unpriced_tokens: family(names::UNPRICED_TOKENS),
+            cost_disagreements: family(names::COST_DISAGREEMENTS),
         }
     }
 
-    fn into_vec(self) -> [FamilySnapshot; 7] {
+    fn into_vec(self) -> [FamilySnapshot; 13] {
         [
             self.token_usage,
             self.duration,
@@ -424,6 +572,12 @@ impl SeriesFamilies {
             self.calls,
             self.finish_reasons,
             self.tokens,
+            self.cost,
+            self.call_cost,
+            self.priced_calls,
+            self.unpriced_calls,
+            self.unpriced_tokens,
+            self.cost_disagreements,
         ]
     }
 }

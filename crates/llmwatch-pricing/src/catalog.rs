@@ -130,6 +130,8 @@ impl MatchKind {
 #[derive(Debug, Clone, Copy)]
 pub struct Resolution<'c> {
     pub entry: &'c ModelEntry,
+    /// The entry's position in [`Catalog::entries`].
+    pub index: usize,
     pub how: MatchKind,
 }
 
@@ -217,18 +219,12 @@ impl Catalog {
             } else {
                 MatchKind::Exact
             };
-            return Some(Resolution {
-                entry: &self.entries[index],
-                how: tag(how),
-            });
+            return Some(self.resolution(index, tag(how)));
         }
         let qualified = host_qualified_candidates(&name);
         for candidate in &qualified {
             if let Some((index, _)) = self.lookup(candidate, &provider) {
-                return Some(Resolution {
-                    entry: &self.entries[index],
-                    how: tag(MatchKind::Qualified),
-                });
+                return Some(self.resolution(index, tag(MatchKind::Qualified)));
             }
         }
         let qualified = qualified.last().cloned().unwrap_or_else(|| name.clone());
@@ -236,25 +232,27 @@ impl Catalog {
         while let Some(shorter) = strip_snapshot_suffix(&base) {
             base = shorter;
             if let Some((index, _)) = self.lookup(&base, &provider) {
-                return Some(Resolution {
-                    entry: &self.entries[index],
-                    how: tag(MatchKind::Snapshot),
-                });
+                return Some(self.resolution(index, tag(MatchKind::Snapshot)));
             }
         }
         self.entries
             .iter()
-            .find(|entry| {
+            .position(|entry| {
                 compatible(entry, &provider)
                     && entry
                         .rules
                         .iter()
                         .any(|r| r.is_match(&name) || r.is_match(&qualified))
             })
-            .map(|entry| Resolution {
-                entry,
-                how: tag(MatchKind::Rule),
-            })
+            .map(|index| self.resolution(index, tag(MatchKind::Rule)))
+    }
+
+    fn resolution(&self, index: usize, how: MatchKind) -> Resolution<'_> {
+        Resolution {
+            entry: &self.entries[index],
+            index,
+            how,
+        }
     }
 
     fn lookup(&self, name: &str, provider: &str) -> Option<(usize, bool)> {

@@ -157,16 +157,28 @@ mod tests {
     #[test]
     fn exposition_matches_the_catalog() {
         let processor = Processor::new(&ProcessorConfig {
-            dimensions: vec![Dimension { label: "feature".into(), attributes: vec!["app.feature".into()] }],
+            dimensions: vec![Dimension {
+                label: "feature".into(),
+                attributes: vec!["app.feature".into()],
+            }],
             max_series: 1,
+            ..ProcessorConfig::default()
         })
         .unwrap();
         let spans = [
             chat_span("0000000000000001", "a", ""),
-            chat_span("0000000000000002", "b", r#",{"key":"error.type","value":{"stringValue":"Timeout"}}"#),
+            chat_span(
+                "0000000000000002",
+                "b",
+                r#",{"key":"error.type","value":{"stringValue":"Timeout"}}"#,
+            ),
         ];
-        let json = format!(r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{}]}}]}}]}}"#, spans.join(","));
-        let request: ExportTraceServiceRequest = decode_message(Format::Json, json.as_bytes()).unwrap();
+        let json = format!(
+            r#"{{"resourceSpans":[{{"scopeSpans":[{{"spans":[{}]}}]}}]}}"#,
+            spans.join(",")
+        );
+        let request: ExportTraceServiceRequest =
+            decode_message(Format::Json, json.as_bytes()).unwrap();
         let report = processor.ingest_traces(&request, Transport::HttpJson);
         assert_eq!((report.accepted, report.rejected), (2, 0));
 
@@ -192,11 +204,20 @@ mod tests {
                 assert_eq!(names, expected, "labels of {}", def.name);
             }
         }
-        assert!(seen_overflow, "the second model must fold into the overflow series");
+        assert!(
+            seen_overflow,
+            "the second model must fold into the overflow series"
+        );
         let text = encode_text(&families);
-        assert!(text.contains(
-            "llmwatch_llm_calls_total{otel_metric_overflow=\"true\",error_type=\"Timeout\"} 1"
-        ), "{text}");
-        assert!(text.contains("llmwatch_series_overflow_records_total 1"), "{text}");
+        assert!(
+            text.contains(
+                "llmwatch_llm_calls_total{otel_metric_overflow=\"true\",error_type=\"Timeout\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("llmwatch_series_overflow_records_total 1"),
+            "{text}"
+        );
     }
 }
