@@ -154,11 +154,11 @@ where
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse::<i32>().ok())
                 .map(Code::from_i32);
-            let message = headers
-                .get("grpc-message")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_owned();
+            // `grpc-message` is percent-encoded on the wire ("size%20limit"): match on the
+            // decoded text.
+            let message = tonic::Status::from_header_map(headers)
+                .map(|status| status.message().to_owned())
+                .unwrap_or_default();
             let reason = match code {
                 None | Some(Code::Ok) => None,
                 Some(Code::Internal) if message.contains("decode") => {
