@@ -79,6 +79,11 @@ pub mod names {
     pub const UNPRICED_CALLS: &str = "llmwatch_unpriced_calls_total";
     pub const UNPRICED_TOKENS: &str = "llmwatch_unpriced_tokens_total";
     pub const COST_DISAGREEMENTS: &str = "llmwatch_cost_disagreements_total";
+    pub const BUDGET_SPEND: &str = "llmwatch_budget_spend_usd";
+    pub const BUDGET_LIMIT: &str = "llmwatch_budget_limit_usd";
+    pub const BUDGET_BREACHES: &str = "llmwatch_budget_breaches_total";
+    pub const TOP_SPENDER_COST: &str = "llmwatch_top_spender_cost_usd";
+    pub const TOP_SPENDER_ERROR_BOUND: &str = "llmwatch_top_spender_error_bound_usd";
     pub const RECEIVED_SPANS: &str = "llmwatch_received_spans_total";
     pub const RECEIVED_LOG_RECORDS: &str = "llmwatch_received_log_records_total";
     pub const REJECTED_SPANS: &str = "llmwatch_rejected_spans_total";
@@ -212,6 +217,51 @@ pub const CATALOG: &[MetricDef] = &[
         help: "Calls whose span-reported cost differs from the catalog's beyond the tolerance: a stale catalog, or an emitter's.",
         genai_labels: true,
         labels: &[],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::BUDGET_SPEND,
+        kind: Gauge,
+        unit: "USD",
+        help: "Spend in the budget's current window (for a per-user budget: the highest-spending user's, an upper bound).",
+        genai_labels: false,
+        labels: &["budget"],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::BUDGET_LIMIT,
+        kind: Gauge,
+        unit: "USD",
+        help: "The budget's configured limit per window (per user for a per-user budget).",
+        genai_labels: false,
+        labels: &["budget"],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::BUDGET_BREACHES,
+        kind: Counter,
+        unit: "{breach}",
+        help: "Times spend reached the limit (per user for a per-user budget, counted once per user and window).",
+        genai_labels: false,
+        labels: &["budget"],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::TOP_SPENDER_COST,
+        kind: Gauge,
+        unit: "USD",
+        help: "Estimated spend of the heaviest users and sessions in the current window (Space-Saving upper bound; see the error bound). `spender` is a salted hash unless raw ids are allowed.",
+        genai_labels: false,
+        labels: &["scope", "rank", "spender"],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::TOP_SPENDER_ERROR_BOUND,
+        kind: Gauge,
+        unit: "USD",
+        help: "Most a top-spender estimate can exceed the true spend: the window's total spend / the summary's capacity.",
+        genai_labels: false,
+        labels: &["scope"],
         buckets: &[],
     },
     MetricDef {

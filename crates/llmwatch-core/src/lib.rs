@@ -6,10 +6,12 @@
 
 pub mod atomic;
 pub mod catalog;
+pub mod heavy_hitters;
 pub mod histogram;
 mod pricer;
 mod processor;
 pub mod snapshot;
+pub mod spend;
 pub mod store;
 pub mod telemetry;
 

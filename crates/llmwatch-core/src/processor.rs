@@ -9,6 +9,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
 use crate::pricer::{Pricer, PricingConfig};
 use crate::snapshot::FamilySnapshot;
+use crate::spend::{SpendConfig, SpendTracker};
 use crate::store::{GenAiStore, StoreConfig};
 use crate::telemetry::{RecordKind, SelfTelemetry, Signal, Transport};
 
@@ -21,6 +22,7 @@ pub struct ProcessorConfig {
     pub dimensions: Vec<Dimension>,
     pub max_series: usize,
     pub pricing: PricingConfig,
+    pub spend: SpendConfig,
 }
 
 impl Default for ProcessorConfig {
@@ -29,6 +31,7 @@ impl Default for ProcessorConfig {
             dimensions: Vec::new(),
             max_series: 2000,
             pricing: PricingConfig::default(),
+            spend: SpendConfig::default(),
         }
     }
 }
@@ -67,6 +70,7 @@ impl IngestReport {
 pub struct Processor {
     normalizer: Normalizer,
     pricer: Pricer,
+    spend: SpendTracker,
     store: GenAiStore,
     telemetry: SelfTelemetry,
 }
@@ -81,6 +85,7 @@ impl Processor {
         Ok(Processor {
             normalizer,
             pricer: Pricer::new(config.pricing.clone()),
+            spend: SpendTracker::new(&config.spend),
             store,
             telemetry: SelfTelemetry::default(),
         })
@@ -112,7 +117,11 @@ impl Processor {
                 match self.normalizer.span(&resource, span) {
                     Ok(Some(call)) => {
                         let price = self.pricer.price(&call);
-                        self.store.record(&call, &price, sampled_count(&call), now);
+                        let count = sampled_count(&call);
+                        self.store.record(&call, &price, count, now);
+                        if let Some(cost) = price.total() {
+                            self.spend.record(&call, cost * count as f64);
+                        }
                         calls += 1;
                     }
                     Ok(None) => ignored += 1,
@@ -174,10 +183,17 @@ impl Processor {
             .expire_idle(now_seconds().saturating_sub(idle_seconds))
     }
 
-    /// Every metric, GenAI and self, in catalog families.
+    /// Every metric, GenAI and self, in catalog families, as of now.
     pub fn snapshot(&self) -> Vec<FamilySnapshot> {
+        self.snapshot_at(Some(now_seconds() as i64))
+    }
+
+    /// Every metric, with time windows (budgets, top spenders) as of `now` (Unix seconds), or as
+    /// of the newest call seen when `None` (replaying old captures).
+    pub fn snapshot_at(&self, now: Option<i64>) -> Vec<FamilySnapshot> {
         let mut families = Vec::new();
         self.store.snapshot(&mut families);
+        self.spend.snapshot(&mut families, now);
         self.telemetry.snapshot(&mut families);
         families
     }

@@ -46,6 +46,12 @@ impl Date {
         self.0
     }
 
+    /// The first day of this date's month.
+    pub fn first_of_month(self) -> Date {
+        let (year, month, _) = self.civil();
+        Date::from_ymd(year, month, 1).expect("the first of a month exists")
+    }
+
     fn civil(self) -> (i64, u32, u32) {
         let z = self.0 + 719_468;
         let era = z.div_euclid(146_097);

@@ -6,8 +6,12 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use llmwatch_core::ProcessorConfig;
+use std::sync::Arc;
+
 use llmwatch_core::catalog::{CATALOG, GENAI_LABELS, OVERFLOW_LABEL};
+use llmwatch_core::spend::{BudgetConfig, BudgetScope, SpendConfig, TopSpendersConfig, Window};
+use llmwatch_core::{PricingConfig, ProcessorConfig};
+use llmwatch_pricing::{Catalog, Format, builtin_entries, parse_catalog};
 use llmwatch_semconv::{Dimension, MAX_DIMENSIONS};
 use llmwatch_server::ServerConfig;
 use serde::{Deserialize, Deserializer};
@@ -21,6 +25,111 @@ pub struct Config {
     pub limits: LimitsSection,
     /// Extra labels on every GenAI metric, read from span or resource attributes.
     pub dimensions: Vec<DimensionSection>,
+    pub pricing: PricingSection,
+    pub budgets: Vec<BudgetSection>,
+    pub top_spenders: TopSpendersSection,
+    /// The directory relative paths in the file are resolved against (the file's own).
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PricingSection {
+    /// Catalog files, before the built-in catalog in precedence (earlier files win).
+    pub catalogs: Vec<CatalogFile>,
+    /// Model names as apps call them → catalog model names (e.g. Azure deployment names).
+    pub aliases: std::collections::BTreeMap<String, String>,
+    /// Use the cost spans report (OpenLIT, OpenInference, Langfuse) instead of the catalog's.
+    pub trust_span_cost: bool,
+    /// Relative difference between span-reported and catalog cost counted as a disagreement.
+    pub disagreement_tolerance: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogFile {
+    pub path: PathBuf,
+    /// `native`, `litellm` or `genai-prices`; detected when absent.
+    #[serde(default)]
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetSection {
+    pub name: String,
+    /// `hour`, `day`, `month` (UTC calendar) or a duration such as `"30m"` (rolling).
+    pub window: String,
+    pub limit_usd: f64,
+    /// `global`, `service`, `dimension` or `user` (each user separately).
+    #[serde(default = "global_scope")]
+    pub scope: String,
+    /// With `scope = "service"`: the service name.
+    #[serde(default)]
+    pub service: Option<String>,
+    /// With `scope = "dimension"`: a configured dimension's label and the value to limit.
+    #[serde(default)]
+    pub dimension: Option<String>,
+    #[serde(default)]
+    pub value: Option<String>,
+}
+
+fn global_scope() -> String {
+    "global".to_owned()
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TopSpendersSection {
+    /// Ranks exported per scope (users, sessions); 0 turns the feature off.
+    pub count: usize,
+    /// Counters kept per scope; estimates over-count by at most total spend / capacity.
+    pub capacity: usize,
+    /// `hour`, `day`, `month`, or a duration (tumbling).
+    pub window: String,
+    /// Export user and session ids as they are instead of salted hashes.
+    pub raw_ids: bool,
+    /// Salt of the hashes; by default a random one kept in `data_dir/spender-salt`.
+    pub salt: Option<String>,
+}
+
+impl Default for PricingSection {
+    fn default() -> Self {
+        PricingSection {
+            catalogs: Vec::new(),
+            aliases: Default::default(),
+            trust_span_cost: false,
+            disagreement_tolerance: 0.05,
+        }
+    }
+}
+
+impl Default for TopSpendersSection {
+    fn default() -> Self {
+        TopSpendersSection {
+            count: 10,
+            capacity: 1_000,
+            window: "day".to_owned(),
+            raw_ids: false,
+            salt: None,
+        }
+    }
+}
+
+/// Parses a window: a UTC calendar unit or a duration.
+pub fn parse_window(text: &str) -> Result<Window, String> {
+    match text.trim() {
+        "hour" => Ok(Window::Hour),
+        "day" => Ok(Window::Day),
+        "month" => Ok(Window::Month),
+        other => match humantime::parse_duration(other) {
+            Ok(d) if d.as_secs() >= 60 => Ok(Window::Every(d.as_secs())),
+            _ => Err(format!(
+                "expected hour, day, month or a duration of at least 1m such as \"30m\", got {other:?}"
+            )),
+        },
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -57,6 +166,10 @@ impl Default for Config {
             server: ServerSection::default(),
             limits: LimitsSection::default(),
             dimensions: Vec::new(),
+            pricing: PricingSection::default(),
+            budgets: Vec::new(),
+            top_spenders: TopSpendersSection::default(),
+            base_dir: PathBuf::new(),
         }
     }
 }
@@ -122,7 +235,9 @@ impl Config {
             key: String::new(),
             message: format!("cannot read: {e}"),
         })?;
-        Config::parse(&text, &file)
+        let mut config = Config::parse(&text, &file)?;
+        config.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Ok(config)
     }
 
     /// Parses and validates config text; `file` names it in errors.
@@ -229,11 +344,147 @@ impl Config {
                 seen_attributes.push(attribute);
             }
         }
+        self.validate_cost()
+    }
+
+    fn validate_cost(&self) -> Result<(), (String, String)> {
+        let pricing = &self.pricing;
+        for (index, catalog) in pricing.catalogs.iter().enumerate() {
+            if let Some(format) = &catalog.format {
+                if Format::parse_name(format).is_none() {
+                    return Err((
+                        format!("pricing.catalogs[{index}].format"),
+                        format!("expected native, litellm or genai-prices, got {format:?}"),
+                    ));
+                }
+            }
+        }
+        if !(pricing.disagreement_tolerance.is_finite() && pricing.disagreement_tolerance >= 0.0) {
+            return Err((
+                "pricing.disagreement_tolerance".to_owned(),
+                format!(
+                    "expected a non-negative fraction such as 0.05, got {}",
+                    pricing.disagreement_tolerance
+                ),
+            ));
+        }
+        for (index, budget) in self.budgets.iter().enumerate() {
+            let key = |field: &str| format!("budgets[{index}].{field}");
+            if budget.name.trim().is_empty()
+                || self.budgets[..index].iter().any(|b| b.name == budget.name)
+            {
+                return Err((
+                    key("name"),
+                    format!("expected a unique, non-empty name, got {:?}", budget.name),
+                ));
+            }
+            parse_window(&budget.window).map_err(|message| (key("window"), message))?;
+            if !(budget.limit_usd.is_finite() && budget.limit_usd > 0.0) {
+                return Err((
+                    key("limit_usd"),
+                    format!(
+                        "expected a positive amount in USD, got {}",
+                        budget.limit_usd
+                    ),
+                ));
+            }
+            self.budget_scope(budget)
+                .map_err(|(field, message)| (key(field), message))?;
+        }
+        let top = &self.top_spenders;
+        parse_window(&top.window).map_err(|message| ("top_spenders.window".to_owned(), message))?;
+        if top.count > top.capacity {
+            return Err((
+                "top_spenders.capacity".to_owned(),
+                format!(
+                    "expected at least count ({}), got {}",
+                    top.count, top.capacity
+                ),
+            ));
+        }
         Ok(())
     }
 
-    pub fn processor_config(&self) -> ProcessorConfig {
-        ProcessorConfig {
+    /// A budget's scope, or the field that is wrong and why.
+    fn budget_scope(&self, budget: &BudgetSection) -> Result<BudgetScope, (&'static str, String)> {
+        let needs = |field: &'static str, value: &Option<String>| {
+            value.clone().filter(|v| !v.is_empty()).ok_or((
+                field,
+                format!("expected a value with scope = {:?}", budget.scope),
+            ))
+        };
+        match budget.scope.as_str() {
+            "global" => Ok(BudgetScope::Global),
+            "user" => Ok(BudgetScope::PerUser),
+            "service" => Ok(BudgetScope::Service(needs("service", &budget.service)?)),
+            "dimension" => {
+                let label = needs("dimension", &budget.dimension)?;
+                let index = self
+                    .dimensions
+                    .iter()
+                    .position(|d| d.label == label)
+                    .ok_or((
+                        "dimension",
+                        format!(
+                            "expected the label of a configured [[dimensions]] entry, got {label:?}"
+                        ),
+                    ))?;
+                Ok(BudgetScope::Dimension {
+                    index,
+                    value: needs("value", &budget.value)?,
+                })
+            }
+            other => Err((
+                "scope",
+                format!("expected global, service, dimension or user, got {other:?}"),
+            )),
+        }
+    }
+
+    /// The processor's configuration, reading the price catalog files (errors name the file,
+    /// the model entry and the field).
+    pub fn processor_config(&self) -> anyhow::Result<ProcessorConfig> {
+        let mut layers = Vec::new();
+        for catalog in &self.pricing.catalogs {
+            let path = self.base_dir.join(&catalog.path);
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                anyhow::anyhow!("cannot read price catalog {}: {e}", path.display())
+            })?;
+            let format = catalog.format.as_deref().and_then(Format::parse_name);
+            layers.push(parse_catalog(&text, &path.display().to_string(), format)?);
+        }
+        layers.push(builtin_entries());
+        let pricing = PricingConfig {
+            catalog: Arc::new(
+                Catalog::from_layers(layers).with_aliases(self.pricing.aliases.clone()),
+            ),
+            trust_span_cost: self.pricing.trust_span_cost,
+            disagreement_tolerance: self.pricing.disagreement_tolerance,
+        };
+        let budgets = self
+            .budgets
+            .iter()
+            .map(|b| BudgetConfig {
+                name: b.name.clone(),
+                window: parse_window(&b.window).expect("validated"),
+                limit_usd: b.limit_usd,
+                scope: self.budget_scope(b).expect("validated"),
+            })
+            .collect();
+        let top = &self.top_spenders;
+        let spend = SpendConfig {
+            budgets,
+            top_spenders: TopSpendersConfig {
+                count: top.count,
+                capacity: top.capacity,
+                window: parse_window(&top.window).expect("validated"),
+                salt: top.salt.clone().unwrap_or_default(),
+                raw_ids: top.raw_ids,
+            },
+        };
+        Ok(ProcessorConfig {
+            pricing,
+            spend,
             dimensions: self
                 .dimensions
                 .iter()
@@ -243,7 +494,7 @@ impl Config {
                 })
                 .collect(),
             max_series: self.limits.max_series_per_metric,
-        }
+        })
     }
 
     pub fn server_config(&self) -> ServerConfig {
@@ -283,6 +534,7 @@ fn located(text: &str, span: Option<std::ops::Range<usize>>, message: &str) -> S
 #[cfg(test)]
 mod tests {
     use super::*;
+    use llmwatch_core::spend::{BudgetScope, Window};
 
     #[test]
     fn empty_file_means_defaults() {
@@ -328,9 +580,43 @@ mod tests {
     fn the_example_file_is_valid() {
         let text = include_str!("../../../llmwatch.example.toml");
         let config = Config::parse(text, "llmwatch.example.toml").unwrap();
-        let defaults = Config { dimensions: config.dimensions.clone(), ..Config::default() };
+        let defaults = Config {
+            dimensions: config.dimensions.clone(),
+            budgets: config.budgets.clone(),
+            ..Config::default()
+        };
         assert_eq!(config, defaults, "the example must show the defaults");
         assert_eq!(config.dimensions[0].label, "feature");
+        assert_eq!(config.budgets.len(), 2);
+        let processor = config.processor_config().unwrap();
+        assert_eq!(processor.spend.budgets[1].window, Window::Every(3_600));
+        assert_eq!(processor.spend.budgets[1].scope, BudgetScope::PerUser);
+    }
+
+    #[test]
+    fn cost_sections_name_their_keys_in_errors() {
+        let check = |text: &str| Config::parse(text, "c.toml").unwrap_err();
+        let e = check("[[budgets]]\nname = \"b\"\nwindow = \"fortnight\"\nlimit_usd = 1.0\n");
+        assert_eq!(e.key, "budgets[0].window");
+        assert!(
+            e.message
+                .contains("expected hour, day, month or a duration"),
+            "{e}"
+        );
+        let e = check("[[budgets]]\nname = \"b\"\nwindow = \"day\"\nlimit_usd = 0.0\n");
+        assert_eq!(e.key, "budgets[0].limit_usd");
+        let e = check(
+            "[[budgets]]\nname = \"b\"\nwindow = \"day\"\nlimit_usd = 1.0\nscope = \"dimension\"\ndimension = \"team\"\nvalue = \"x\"\n",
+        );
+        assert_eq!(e.key, "budgets[0].dimension");
+        let e = check(
+            "[[budgets]]\nname = \"b\"\nwindow = \"day\"\nlimit_usd = 1.0\nscope = \"service\"\n",
+        );
+        assert_eq!(e.key, "budgets[0].service");
+        let e = check("[pricing]\ncatalogs = [{ path = \"p.json\", format = \"csv\" }]\n");
+        assert_eq!(e.key, "pricing.catalogs[0].format");
+        let e = check("[top_spenders]\ncount = 20\ncapacity = 10\n");
+        assert_eq!(e.key, "top_spenders.capacity");
     }
 
     #[test]
@@ -340,7 +626,7 @@ mod tests {
         let config = Config::parse(text, "ok.toml").unwrap();
         assert_eq!(config.limits.series_idle_timeout, Duration::from_secs(900));
         assert_eq!(
-            config.processor_config().dimensions[0].attributes,
+            config.processor_config().unwrap().dimensions[0].attributes,
             vec!["app.feature", "feature"]
         );
     }

@@ -1,6 +1,8 @@
 //! The llmwatch binary's pieces: configuration, the `serve`, `replay` and `simulate` commands.
 
 pub mod config;
+pub mod persist;
+pub mod pricing;
 pub mod replay;
 pub mod serve;
 pub mod simulate;

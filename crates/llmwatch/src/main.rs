@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use llmwatch::config::Config;
+use llmwatch::pricing::{self, PricingArgs};
 use llmwatch::replay::{self, OutputFormat, SignalHint};
 use llmwatch::{serve, simulate};
 
@@ -34,6 +35,8 @@ enum Command {
         /// Directory for state that survives restarts.
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
+        #[command(flatten)]
+        pricing: PricingArgs,
     },
     /// Ingest OTLP files (protobuf or JSON) and print what `/metrics` would then show.
     Replay {
@@ -44,16 +47,48 @@ enum Command {
         signal: Option<SignalHint>,
         #[arg(long, value_enum, default_value = "prometheus")]
         format: OutputFormat,
+        #[command(flatten)]
+        pricing: PricingArgs,
         /// Files, or folders whose every file is read.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
     /// Send realistic GenAI traffic with the OpenTelemetry OTLP exporter, for demos and load tests.
     Simulate(simulate::SimulateArgs),
+    /// Price catalog commands.
+    Pricing {
+        #[command(subcommand)]
+        command: PricingCommand,
+    },
     /// Configuration commands.
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PricingCommand {
+    /// Show which catalog entry prices MODEL, why it matched, and its prices.
+    Lookup {
+        model: String,
+        /// The `gen_ai.provider.name` the calls come through (e.g. openai, aws.bedrock).
+        #[arg(long, default_value = "")]
+        provider: String,
+        /// The day whose prices to show (YYYY-MM-DD); today by default.
+        #[arg(long)]
+        date: Option<String>,
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        pricing: PricingArgs,
+    },
+    /// Validate a price catalog file; errors name the model entry and the field.
+    Check {
+        file: PathBuf,
+        /// native, litellm or genai-prices; detected by default.
+        #[arg(long)]
+        format: Option<String>,
     },
 }
 
@@ -95,8 +130,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             otlp_http,
             metrics,
             data_dir,
+            pricing,
         } => {
             let mut config = load_config(config.as_ref())?;
+            pricing.apply(&mut config)?;
             config.server.otlp_grpc = otlp_grpc.unwrap_or(config.server.otlp_grpc);
             config.server.otlp_http = otlp_http.unwrap_or(config.server.otlp_http);
             config.server.metrics = metrics.unwrap_or(config.server.metrics);
@@ -108,17 +145,44 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             signal,
             format,
             paths,
+            pricing,
         } => {
-            let config = load_config(config.as_ref())?;
+            let mut config = load_config(config.as_ref())?;
+            pricing.apply(&mut config)?;
             let output = replay::run(&config, &paths, signal, format)?;
             print!("{output}");
             Ok(())
         }
         Command::Simulate(args) => runtime()?.block_on(simulate::run(args)),
+        Command::Pricing {
+            command:
+                PricingCommand::Lookup {
+                    model,
+                    provider,
+                    date,
+                    config,
+                    pricing: files,
+                },
+        } => {
+            let mut config = load_config(config.as_ref())?;
+            files.apply(&mut config)?;
+            print!(
+                "{}",
+                pricing::lookup(&config, &model, &provider, date.as_deref())?
+            );
+            Ok(())
+        }
+        Command::Pricing {
+            command: PricingCommand::Check { file, format },
+        } => {
+            print!("{}", pricing::check(&file, format.as_deref())?);
+            Ok(())
+        }
         Command::Config {
             command: ConfigCommand::Check { file },
         } => {
-            Config::load(&file)?;
+            // The processor configuration reads the price catalogs the file names too.
+            Config::load(&file)?.processor_config()?;
             println!("{}: ok", file.display());
             Ok(())
         }

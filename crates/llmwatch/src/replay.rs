@@ -34,11 +34,20 @@ pub fn run(
     signal: Option<SignalHint>,
     format: OutputFormat,
 ) -> anyhow::Result<String> {
-    let processor = Processor::new(&config.processor_config())?;
+    let mut config = config.clone();
+    if config.top_spenders.salt.is_none() {
+        // The salt `serve` keeps, when there is one, so replayed hashes match live ones.
+        let path = config.data_dir.join("spender-salt");
+        config.top_spenders.salt = std::fs::read_to_string(path)
+            .ok()
+            .map(|s| s.trim().to_owned());
+    }
+    let processor = Processor::new(&config.processor_config()?)?;
     for file in files(paths)? {
         ingest_file(&processor, &file, signal).with_context(|| format!("{}", file.display()))?;
     }
-    let snapshot = processor.snapshot();
+    // Windows (budgets, top spenders) end at the newest call replayed, not at today.
+    let snapshot = processor.snapshot_at(None);
     Ok(match format {
         OutputFormat::Prometheus => {
             exposition::encode_text(&exposition::to_metric_families(&snapshot))

@@ -8,10 +8,13 @@ use llmwatch_server::Server;
 
 use crate::config::Config;
 
-pub async fn run(config: Config) -> anyhow::Result<()> {
+pub async fn run(mut config: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
-    let processor = Arc::new(Processor::new(&config.processor_config())?);
+    if config.top_spenders.salt.is_none() {
+        config.top_spenders.salt = Some(spender_salt(&config.data_dir)?);
+    }
+    let processor = Arc::new(Processor::new(&config.processor_config()?)?);
     let server = Server::bind(config.server_config(), processor).await?;
     let addrs = server.local_addrs()?;
     tracing::info!(
@@ -23,6 +26,23 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     );
     server.serve(shutdown_signal()).await?;
     Ok(())
+}
+
+/// The salt of spender hashes: kept in the data directory so hashes survive restarts, created
+/// at random the first time.
+fn spender_salt(data_dir: &std::path::Path) -> anyhow::Result<String> {
+    let path = data_dir.join("spender-salt");
+    match std::fs::read_to_string(&path) {
+        Ok(salt) if !salt.trim().is_empty() => Ok(salt.trim().to_owned()),
+        _ => {
+            let salt: String = (0..32)
+                .map(|_| format!("{:02x}", rand::random::<u8>()))
+                .collect();
+            crate::persist::write_atomically(&path, salt.as_bytes())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            Ok(salt)
+        }
+    }
 }
 
 async fn shutdown_signal() {
