@@ -245,12 +245,15 @@ async fn oversized_bodies_and_gzip_bombs_are_refused_as_too_large() {
         answer.rpc_status()
     );
 
-    // gRPC: a message over the limit as sent. OUT_OF_RANGE is tonic's answer; OTLP exporters
-    // treat it as retryable and send the same oversized request again (opentelemetry-otlp 0.33:
-    // four times), so a non-retryable code here would be better.
+    // gRPC: a message over the limit as sent. RESOURCE_EXHAUSTED without RetryInfo, which OTLP
+    // exporters do not retry (tonic's own OUT_OF_RANGE would make them resend it).
     let mut client = server.trace_client().await;
     let error = client.export(big_request(MIB + MIB / 2)).await.unwrap_err();
-    assert_eq!(error.code(), Code::OutOfRange, "{error:?}");
+    assert_eq!(error.code(), Code::ResourceExhausted, "{error:?}");
+    assert!(
+        tonic_types::StatusExt::get_details_retry_info(&error).is_none(),
+        "{error:?}"
+    );
 
     // gRPC: the same with gzip, small on the wire, over the limit decompressed.
     let mut client = server
@@ -628,5 +631,46 @@ async fn overload_is_refused_with_retry_advice_and_counted() {
     assert_eq!(m.value(CALLS, &gpt("held", "gpt-4o")), 1.0);
     assert_eq!(m.get(CALLS, &gpt("refused", "gpt-4o")), None);
     assert_eq!(m.value(RECEIVED, &received("http_protobuf")), 2.0);
+    server.stop().await;
+}
+
+/// A sender that stops halfway through its body is answered 408 once the read timeout passes,
+/// counted with reason `timeout`, and its processing slot is free again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_body_times_out_and_frees_its_slot() {
+    let mut config = loopback_config();
+    config.max_inflight_requests = 1;
+    config.body_read_timeout = Duration::from_millis(300);
+    let server = TestServer::start_with(config, ProcessorConfig::default()).await;
+    let body = request("stalled", vec![chat_span(1, "gpt-4o", V::I(10), V::I(2))]).encode_to_vec();
+    let head = format!(
+        "POST /v1/traces HTTP/1.1\r\nhost: {}\r\ncontent-type: application/x-protobuf\r\n\
+         content-length: {}\r\n\r\n",
+        server.addrs.otlp_http,
+        body.len()
+    );
+    let mut stream = tokio::net::TcpStream::connect(server.addrs.otlp_http)
+        .await
+        .expect("connect");
+    stream.write_all(head.as_bytes()).await.expect("write head");
+    stream
+        .write_all(&body[..body.len() / 2])
+        .await
+        .expect("write half");
+    let answer = read_head(&mut stream).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+
+    // The slot is free: a complete request is accepted and counted.
+    let complete = request("complete", vec![chat_span(2, "gpt-4o", V::I(10), V::I(2))]);
+    assert_eq!(server.post_protobuf(&complete).await.status, 200);
+    let metrics = server.scrape().await;
+    assert_eq!(
+        metrics.value(
+            REJECTED_REQUESTS,
+            &rejected_requests("http_protobuf", "timeout")
+        ),
+        1.0
+    );
+    assert_eq!(metrics.value(RECEIVED, &received("http_protobuf")), 1.0);
     server.stop().await;
 }

@@ -429,3 +429,62 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod concurrency_tests {
+    use super::*;
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+
+    /// Threads racing to create new label sets never take the count past the limit.
+    #[test]
+    fn the_series_limit_holds_under_concurrent_inserts() {
+        let processor = Processor::new(&ProcessorConfig {
+            max_series: 50,
+            ..ProcessorConfig::default()
+        })
+        .unwrap();
+        std::thread::scope(|scope| {
+            for thread in 0..4u64 {
+                let processor = &processor;
+                scope.spawn(move || {
+                    for i in 0..200u64 {
+                        let model = KeyValue {
+                            key: "gen_ai.request.model".into(),
+                            value: Some(AnyValue {
+                                value: Some(Value::StringValue(format!("m-{thread}-{i}"))),
+                            }),
+                            ..Default::default()
+                        };
+                        let operation = KeyValue {
+                            key: "gen_ai.operation.name".into(),
+                            value: Some(AnyValue {
+                                value: Some(Value::StringValue("chat".into())),
+                            }),
+                            ..Default::default()
+                        };
+                        let span = Span {
+                            trace_id: vec![1; 16],
+                            span_id: (thread * 1_000 + i + 1).to_be_bytes().to_vec(),
+                            start_time_unix_nano: 1,
+                            end_time_unix_nano: 2,
+                            attributes: vec![operation, model],
+                            ..Default::default()
+                        };
+                        let request = ExportTraceServiceRequest {
+                            resource_spans: vec![ResourceSpans {
+                                scope_spans: vec![ScopeSpans {
+                                    spans: vec![span],
+                                    ..Default::default()
+                                }],
+                                ..Default::default()
+                            }],
+                        };
+                        processor.ingest_traces(&request, Transport::Grpc);
+                    }
+                });
+            }
+        });
+        assert_eq!(processor.store().series_count(), 50);
+    }
+}

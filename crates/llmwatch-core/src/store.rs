@@ -142,21 +142,26 @@ impl GenAiStore {
             series.record(call, price, count, now_seconds);
             return;
         }
-        if self.series_count.load(Relaxed) >= self.max_series {
-            self.overflow.record(call, price, count, now_seconds);
-            self.overflowed_records.fetch_add(count, Relaxed);
-            return;
-        }
         let mut table = shard.write();
         if let Some(series) = table.find(hash, |s| s.matches(hash, values)) {
             series.record(call, price, count, now_seconds);
+            return;
+        }
+        // Reserve a place before inserting, so concurrent new label sets in other shards can
+        // never take the count past the limit.
+        let reserved = self
+            .series_count
+            .fetch_update(Relaxed, Relaxed, |n| (n < self.max_series).then_some(n + 1));
+        if reserved.is_err() {
+            drop(table);
+            self.overflow.record(call, price, count, now_seconds);
+            self.overflowed_records.fetch_add(count, Relaxed);
             return;
         }
         let labels = values.iter().map(|v| Box::<str>::from(*v)).collect();
         let series = Series::new(hash, labels);
         series.record(call, price, count, now_seconds);
         table.insert_unique(hash, series, |s| s.hash);
-        self.series_count.fetch_add(1, Relaxed);
     }
 
     /// Removes label sets not updated since `cutoff_seconds`; returns how many.
@@ -174,6 +179,7 @@ impl GenAiStore {
         removed
     }
 
+    /// Active label sets, the overflow one aside.
     pub fn series_count(&self) -> usize {
         self.series_count.load(Relaxed)
     }

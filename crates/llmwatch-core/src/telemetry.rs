@@ -66,16 +66,19 @@ pub enum RequestRejection {
     Overloaded,
     /// Shutting down or not ready.
     Unavailable,
+    /// The body did not arrive within the read timeout.
+    Timeout,
 }
 
 impl RequestRejection {
-    pub const ALL: [RequestRejection; 6] = [
+    pub const ALL: [RequestRejection; 7] = [
         RequestRejection::Undecodable,
         RequestRejection::TooLarge,
         RequestRejection::UnsupportedMediaType,
         RequestRejection::UnsupportedEncoding,
         RequestRejection::Overloaded,
         RequestRejection::Unavailable,
+        RequestRejection::Timeout,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -86,6 +89,7 @@ impl RequestRejection {
             RequestRejection::UnsupportedEncoding => "unsupported_encoding",
             RequestRejection::Overloaded => "overloaded",
             RequestRejection::Unavailable => "unavailable",
+            RequestRejection::Timeout => "timeout",
         }
     }
 }

@@ -117,8 +117,10 @@ impl LogsService for Receiver {
 }
 
 /// Counts every refused gRPC request by reason, including those tonic refuses before a handler
-/// runs (too large, undecodable, unknown compression), and answers an undecodable message with
-/// INVALID_ARGUMENT as OTLP specifies (tonic says INTERNAL).
+/// runs (too large, undecodable, unknown compression), and gives the codes OTLP exporters act on
+/// correctly: INVALID_ARGUMENT for an undecodable message (tonic says INTERNAL) and
+/// RESOURCE_EXHAUSTED without RetryInfo, so not retried, for an oversized one (tonic says
+/// OUT_OF_RANGE, which exporters retry).
 #[derive(Clone)]
 struct CountRejections<S> {
     inner: S,
@@ -168,7 +170,16 @@ where
                     );
                     Some(RequestRejection::Undecodable)
                 }
-                Some(Code::OutOfRange) => Some(RequestRejection::TooLarge),
+                Some(Code::OutOfRange) => {
+                    // Tonic's answer to an oversized message; OTLP exporters retry OUT_OF_RANGE,
+                    // which would resend the same too-large request. RESOURCE_EXHAUSTED without
+                    // RetryInfo is not retried.
+                    headers.insert(
+                        "grpc-status",
+                        http::HeaderValue::from(Code::ResourceExhausted as i32),
+                    );
+                    Some(RequestRejection::TooLarge)
+                }
                 Some(Code::ResourceExhausted) if message.contains("size limit") => {
                     Some(RequestRejection::TooLarge)
                 }

@@ -152,7 +152,16 @@ async fn receive<E: Export>(
         ));
     };
     let limit = shared.config.max_request_bytes;
-    let raw = Limited::new(body, limit).collect().await.map_err(|e| {
+    // A sender that trickles its body must not hold an in-flight permit forever.
+    let timeout = shared.config.body_read_timeout;
+    let read = tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await;
+    let read = read.map_err(|_| {
+        Rejection::new(
+            RequestRejection::Timeout,
+            format!("body not received within {}s", timeout.as_secs_f64()),
+        )
+    })?;
+    let raw = read.map_err(|e| {
         if e.downcast_ref::<LengthLimitError>().is_some() {
             Rejection::new(
                 RequestRejection::TooLarge,
@@ -196,6 +205,7 @@ fn reject(
         }
         RequestRejection::Overloaded => (StatusCode::TOO_MANY_REQUESTS, true),
         RequestRejection::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, true),
+        RequestRejection::Timeout => (StatusCode::REQUEST_TIMEOUT, false),
     };
     // The body is a google.rpc.Status in the request's encoding, as OTLP/HTTP specifies.
     let grpc_code = match status {

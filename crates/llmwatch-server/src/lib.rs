@@ -32,6 +32,8 @@ pub struct ServerConfig {
     pub max_inflight_requests: usize,
     /// What `Retry-After` / RetryInfo tells an overloaded client to wait.
     pub retry_after: Duration,
+    /// Longest wait for an OTLP/HTTP request body (408 past it).
+    pub body_read_timeout: Duration,
     /// Label sets idle this long are dropped; zero keeps them forever.
     pub series_idle_timeout: Duration,
 }
@@ -45,6 +47,7 @@ impl Default for ServerConfig {
             max_request_bytes: 16 << 20,
             max_inflight_requests: 64,
             retry_after: Duration::from_secs(1),
+            body_read_timeout: Duration::from_secs(10),
             series_idle_timeout: Duration::from_secs(3600),
         }
     }

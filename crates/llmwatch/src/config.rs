@@ -142,6 +142,8 @@ pub struct ServerSection {
     pub max_inflight_requests: usize,
     #[serde(deserialize_with = "duration")]
     pub retry_after: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub body_read_timeout: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -184,6 +186,7 @@ impl Default for ServerSection {
             max_request_bytes: defaults.max_request_bytes,
             max_inflight_requests: defaults.max_inflight_requests,
             retry_after: defaults.retry_after,
+            body_read_timeout: defaults.body_read_timeout,
         }
     }
 }
@@ -505,6 +508,7 @@ impl Config {
             max_request_bytes: self.server.max_request_bytes,
             max_inflight_requests: self.server.max_inflight_requests,
             retry_after: self.server.retry_after,
+            body_read_timeout: self.server.body_read_timeout,
             series_idle_timeout: self.limits.series_idle_timeout,
         }
     }
