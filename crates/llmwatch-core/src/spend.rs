@@ -111,7 +111,7 @@ enum Accumulator {
     },
     Rolling {
         slot_seconds: i64,
-        slots: [(i64, f64); ROLLING_SLOTS],
+        slots: Box<[(i64, f64); ROLLING_SLOTS]>,
     },
     PerUser {
         window_start: i64,
@@ -164,7 +164,7 @@ impl SpendTracker {
                     },
                     (_, Window::Every(seconds)) => Accumulator::Rolling {
                         slot_seconds: (seconds as i64 / ROLLING_SLOTS as i64).max(1),
-                        slots: [(i64::MIN, 0.0); ROLLING_SLOTS],
+                        slots: Box::new([(i64::MIN, 0.0); ROLLING_SLOTS]),
                     },
                     _ => Accumulator::Calendar {
                         window_start: i64::MIN,

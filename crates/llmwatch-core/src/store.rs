@@ -239,6 +239,14 @@ impl GenAiStore {
     }
 }
 
+/// A series' labels plus one more.
+fn with_label(labels: &[(String, String)], name: &str, value: &str) -> Vec<(String, String)> {
+    let mut out = Vec::with_capacity(labels.len() + 1);
+    out.extend_from_slice(labels);
+    out.push((name.to_owned(), value.to_owned()));
+    out
+}
+
 /// Cuts a label value to [`MAX_LABEL_VALUE_BYTES`] at a character boundary.
 fn truncate(value: &str) -> &str {
     if value.len() <= MAX_LABEL_VALUE_BYTES {
@@ -348,11 +356,7 @@ impl Series {
     }
 
     fn snapshot_into(&self, labels: &[(String, String)], families: &mut SeriesFamilies) {
-        let with = |name: &str, value: &str| {
-            let mut l = labels.to_vec();
-            l.push((name.to_owned(), value.to_owned()));
-            l
-        };
+        let with = |name: &str, value: &str| with_label(labels, name, value);
         families
             .calls
             .push_scalar(with("error_type", ""), self.calls_ok.load(Relaxed) as f64);
@@ -410,7 +414,7 @@ impl Series {
                 .time_per_output_chunk
                 .push_histogram(labels.to_vec(), tpot);
         }
-        self.cost.snapshot_into(labels, &with, families);
+        self.cost.snapshot_into(labels, families);
     }
 }
 
@@ -471,12 +475,8 @@ impl CostCells {
         }
     }
 
-    fn snapshot_into(
-        &self,
-        labels: &[(String, String)],
-        with: &dyn Fn(&str, &str) -> Vec<(String, String)>,
-        families: &mut SeriesFamilies,
-    ) {
+    fn snapshot_into(&self, labels: &[(String, String)], families: &mut SeriesFamilies) {
+        let with = |name: &str, value: &str| with_label(labels, name, value);
         let seen = self.components_seen.load(Relaxed);
         for (index, component) in COST_COMPONENTS.iter().enumerate() {
             if seen & (1 << index) != 0 {

@@ -132,11 +132,11 @@ pub fn normalize_otlp_json(value: &mut Value) {
                 }
             }
             for (key, v) in map.iter_mut() {
-                if let Value::String(name) = v {
-                    if let Some(number) = enum_number(key, name) {
-                        *v = Value::from(number);
-                        continue;
-                    }
+                if let Value::String(name) = v
+                    && let Some(number) = enum_number(key, name)
+                {
+                    *v = Value::from(number);
+                    continue;
                 }
                 normalize_otlp_json(v);
             }

@@ -10,13 +10,13 @@ use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
     LogsService, LogsServiceServer,
 };
 use opentelemetry_proto::tonic::collector::logs::v1::{
-    ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
 };
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
 use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use tokio::net::TcpListener;
 use tokio::sync::OwnedSemaphorePermit;
@@ -25,6 +25,7 @@ use tonic::{Code, Request, Response, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::Shared;
+use crate::signal::{Export, Logs, Traces};
 
 pub(crate) async fn serve(
     listener: TcpListener,
@@ -83,16 +84,8 @@ impl TraceService for Receiver {
         request: Request<ExportTraceServiceRequest>,
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
         let _permit = self.admit()?;
-        let report = self
-            .0
-            .processor
-            .ingest_traces(request.get_ref(), Transport::Grpc);
-        Ok(Response::new(ExportTraceServiceResponse {
-            partial_success: (report.rejected > 0).then(|| ExportTracePartialSuccess {
-                rejected_spans: report.rejected as i64,
-                error_message: report.error_message,
-            }),
-        }))
+        let report = Traces::ingest(&self.0.processor, request.get_ref(), Transport::Grpc);
+        Ok(Response::new(Traces::response(report)))
     }
 }
 
@@ -103,16 +96,8 @@ impl LogsService for Receiver {
         request: Request<ExportLogsServiceRequest>,
     ) -> Result<Response<ExportLogsServiceResponse>, Status> {
         let _permit = self.admit()?;
-        let report = self
-            .0
-            .processor
-            .ingest_logs(request.get_ref(), Transport::Grpc);
-        Ok(Response::new(ExportLogsServiceResponse {
-            partial_success: (report.rejected > 0).then(|| ExportLogsPartialSuccess {
-                rejected_log_records: report.rejected as i64,
-                error_message: report.error_message,
-            }),
-        }))
+        let report = Logs::ingest(&self.0.processor, request.get_ref(), Transport::Grpc);
+        Ok(Response::new(Logs::response(report)))
     }
 }
 

@@ -11,18 +11,13 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use llmwatch_core::{IngestReport, Processor, RequestRejection, Signal, Transport};
-use opentelemetry_proto::tonic::collector::logs::v1::{
-    ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
+use llmwatch_core::{RequestRejection, Signal, Transport};
 use prost::Message;
 use tokio::net::TcpListener;
 
 use crate::Shared;
 use crate::body::{Format, Rejection, decode_content_encoding, decode_message};
+use crate::signal::{Export, Logs, Traces};
 
 pub(crate) async fn serve(
     listener: TcpListener,
@@ -36,65 +31,6 @@ pub(crate) async fn serve(
     axum::serve(listener, router)
         .with_graceful_shutdown(stop)
         .await
-}
-
-/// What differs between the traces and the logs endpoint.
-pub(crate) trait Export {
-    const SIGNAL: Signal;
-    type Request: Message + Default + serde::de::DeserializeOwned;
-    type Response: Message + serde::Serialize;
-    fn ingest(processor: &Processor, request: &Self::Request, transport: Transport)
-    -> IngestReport;
-    fn response(report: IngestReport) -> Self::Response;
-}
-
-pub(crate) struct Traces;
-pub(crate) struct Logs;
-
-impl Export for Traces {
-    const SIGNAL: Signal = Signal::Traces;
-    type Request = ExportTraceServiceRequest;
-    type Response = ExportTraceServiceResponse;
-
-    fn ingest(
-        processor: &Processor,
-        request: &Self::Request,
-        transport: Transport,
-    ) -> IngestReport {
-        processor.ingest_traces(request, transport)
-    }
-
-    fn response(report: IngestReport) -> Self::Response {
-        ExportTraceServiceResponse {
-            partial_success: (report.rejected > 0).then(|| ExportTracePartialSuccess {
-                rejected_spans: report.rejected as i64,
-                error_message: report.error_message,
-            }),
-        }
-    }
-}
-
-impl Export for Logs {
-    const SIGNAL: Signal = Signal::Logs;
-    type Request = ExportLogsServiceRequest;
-    type Response = ExportLogsServiceResponse;
-
-    fn ingest(
-        processor: &Processor,
-        request: &Self::Request,
-        transport: Transport,
-    ) -> IngestReport {
-        processor.ingest_logs(request, transport)
-    }
-
-    fn response(report: IngestReport) -> Self::Response {
-        ExportLogsServiceResponse {
-            partial_success: (report.rejected > 0).then(|| ExportLogsPartialSuccess {
-                rejected_log_records: report.rejected as i64,
-                error_message: report.error_message,
-            }),
-        }
-    }
 }
 
 async fn export<E: Export>(

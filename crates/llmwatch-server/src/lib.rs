@@ -9,6 +9,7 @@ pub mod body;
 pub mod exposition;
 mod grpc;
 mod http;
+mod signal;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -353,13 +353,13 @@ impl Config {
     fn validate_cost(&self) -> Result<(), (String, String)> {
         let pricing = &self.pricing;
         for (index, catalog) in pricing.catalogs.iter().enumerate() {
-            if let Some(format) = &catalog.format {
-                if Format::parse_name(format).is_none() {
-                    return Err((
-                        format!("pricing.catalogs[{index}].format"),
-                        format!("expected native, litellm or genai-prices, got {format:?}"),
-                    ));
-                }
+            if let Some(format) = &catalog.format
+                && Format::parse_name(format).is_none()
+            {
+                return Err((
+                    format!("pricing.catalogs[{index}].format"),
+                    format!("expected native, litellm or genai-prices, got {format:?}"),
+                ));
             }
         }
         if !(pricing.disagreement_tolerance.is_finite() && pricing.disagreement_tolerance >= 0.0) {

@@ -23,10 +23,10 @@ pub struct PricingArgs {
 impl PricingArgs {
     /// Puts the command-line catalogs before the config's.
     pub fn apply(&self, config: &mut Config) -> anyhow::Result<()> {
-        if let Some(format) = &self.pricing_format {
-            if Format::parse_name(format).is_none() {
-                bail!("--pricing-format: expected native, litellm or genai-prices, got {format:?}");
-            }
+        if let Some(format) = &self.pricing_format
+            && Format::parse_name(format).is_none()
+        {
+            bail!("--pricing-format: expected native, litellm or genai-prices, got {format:?}");
         }
         let cwd = std::env::current_dir().context("cannot read the current directory")?;
         let files = self.files.iter().map(|path| CatalogFile {
