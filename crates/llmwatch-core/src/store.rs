@@ -9,7 +9,7 @@ use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 use hashbrown::{DefaultHashBuilder, HashTable};
-use llmwatch_semconv::{FinishReason, LlmCall, MAX_DIMENSIONS};
+use llmwatch_semconv::{FinishReason, LlmCall, MAX_DIMENSIONS, TokenUsage};
 use parking_lot::{Mutex, RwLock};
 
 use crate::atomic::AtomicF64;
@@ -25,7 +25,6 @@ pub const MAX_ERROR_TYPES_PER_SERIES: usize = 16;
 const SHARDS: usize = 16;
 const MAX_LABELS: usize = GENAI_LABELS.len() + MAX_DIMENSIONS;
 
-const TOKEN_TYPES: [&str; 5] = ["input", "output", "cache_read", "cache_write", "reasoning"];
 /// `cost_component` values: the pricing components, then cost a span reported without a split.
 const COST_COMPONENTS: [&str; 6] = [
     "input",
@@ -68,13 +67,40 @@ struct Series {
     errors: Mutex<Vec<ErrorCells>>,
     finish_reasons: [AtomicU64; 6],
     finish_reasons_seen: AtomicU8,
-    tokens: [AtomicU64; 5],
-    tokens_seen: AtomicU8,
+    tokens: TokenCounters,
     input_tokens: AtomicHistogram,
     output_tokens: AtomicHistogram,
     time_to_first_chunk: AtomicHistogram,
     time_per_output_chunk: AtomicHistogram,
     cost: CostCells,
+}
+
+/// Token counts by type (`token_type` label), each exposed once it has been reported.
+#[derive(Debug, Default)]
+struct TokenCounters {
+    counts: [AtomicU64; 5],
+    seen: AtomicU8,
+}
+
+impl TokenCounters {
+    fn add(&self, usage: &TokenUsage, times: u64) {
+        for (index, tokens) in usage.by_type().into_iter().enumerate() {
+            if let Some(tokens) = tokens {
+                self.counts[index].fetch_add(tokens * times, Relaxed);
+                self.seen.fetch_or(1 << index, Relaxed);
+            }
+        }
+    }
+
+    fn snapshot_into(&self, labels: &[(String, String)], family: &mut FamilySnapshot) {
+        let seen = self.seen.load(Relaxed);
+        for (index, token_type) in TokenUsage::TYPES.iter().enumerate() {
+            if seen & (1 << index) != 0 {
+                let value = self.counts[index].load(Relaxed) as f64;
+                family.push_scalar(with_label(labels, "token_type", token_type), value);
+            }
+        }
+    }
 }
 
 /// Cost metrics of one label set.
@@ -85,8 +111,7 @@ struct CostCells {
     per_call: AtomicHistogram,
     priced_calls: [AtomicU64; 3],
     unpriced_calls: AtomicU64,
-    unpriced_tokens: [AtomicU64; 5],
-    unpriced_tokens_seen: AtomicU8,
+    unpriced_tokens: TokenCounters,
     disagreements: AtomicU64,
 }
 
@@ -272,8 +297,7 @@ impl Series {
             errors: Mutex::new(Vec::new()),
             finish_reasons: Default::default(),
             finish_reasons_seen: AtomicU8::new(0),
-            tokens: Default::default(),
-            tokens_seen: AtomicU8::new(0),
+            tokens: TokenCounters::default(),
             input_tokens: tokens(),
             output_tokens: tokens(),
             time_to_first_chunk: duration(),
@@ -306,19 +330,7 @@ impl Series {
                 .fetch_or(1 << reason as u8, Relaxed);
         }
         let usage = &call.usage;
-        let kinds = [
-            usage.input,
-            usage.output,
-            usage.cache_read,
-            usage.cache_write,
-            usage.reasoning,
-        ];
-        for (index, tokens) in kinds.into_iter().enumerate() {
-            if let Some(tokens) = tokens {
-                self.tokens[index].fetch_add(tokens * count, Relaxed);
-                self.tokens_seen.fetch_or(1 << index, Relaxed);
-            }
-        }
+        self.tokens.add(usage, count);
         if let Some(input) = usage.input {
             self.input_tokens.observe(input as f64, count);
         }
@@ -381,15 +393,8 @@ impl Series {
                     .push_scalar(with("finish_reason", reason.as_str()), value);
             }
         }
-        let tokens_seen = self.tokens_seen.load(Relaxed);
-        for (index, token_type) in TOKEN_TYPES.iter().enumerate() {
-            if tokens_seen & (1 << index) != 0 {
-                let value = self.tokens[index].load(Relaxed) as f64;
-                families
-                    .tokens
-                    .push_scalar(with("token_type", token_type), value);
-            }
-        }
+        self.tokens.snapshot_into(labels, &mut families.tokens);
+        let tokens_seen = self.tokens.seen.load(Relaxed);
         if tokens_seen & 1 != 0 {
             families.token_usage.push_histogram(
                 with("gen_ai_token_type", "input"),
@@ -426,8 +431,7 @@ impl CostCells {
             per_call: AtomicHistogram::new(catalog::COST_BUCKETS),
             priced_calls: Default::default(),
             unpriced_calls: AtomicU64::new(0),
-            unpriced_tokens: Default::default(),
-            unpriced_tokens_seen: AtomicU8::new(0),
+            unpriced_tokens: TokenCounters::default(),
             disagreements: AtomicU64::new(0),
         }
     }
@@ -457,20 +461,7 @@ impl CostCells {
             }
             CallPrice::Unpriced => {
                 self.unpriced_calls.fetch_add(count, Relaxed);
-                let usage = &call.usage;
-                let kinds = [
-                    usage.input,
-                    usage.output,
-                    usage.cache_read,
-                    usage.cache_write,
-                    usage.reasoning,
-                ];
-                for (index, tokens) in kinds.into_iter().enumerate() {
-                    if let Some(tokens) = tokens {
-                        self.unpriced_tokens[index].fetch_add(tokens * count, Relaxed);
-                        self.unpriced_tokens_seen.fetch_or(1 << index, Relaxed);
-                    }
-                }
+                self.unpriced_tokens.add(&call.usage, count);
             }
         }
     }
@@ -504,15 +495,8 @@ impl CostCells {
                 .unpriced_calls
                 .push_scalar(labels.to_vec(), unpriced as f64);
         }
-        let tokens_seen = self.unpriced_tokens_seen.load(Relaxed);
-        for (index, token_type) in TOKEN_TYPES.iter().enumerate() {
-            if tokens_seen & (1 << index) != 0 {
-                let n = self.unpriced_tokens[index].load(Relaxed);
-                families
-                    .unpriced_tokens
-                    .push_scalar(with("token_type", token_type), n as f64);
-            }
-        }
+        self.unpriced_tokens
+            .snapshot_into(labels, &mut families.unpriced_tokens);
         let disagreements = self.disagreements.load(Relaxed);
         if disagreements > 0 {
             families

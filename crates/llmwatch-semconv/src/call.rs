@@ -90,6 +90,21 @@ pub struct TokenUsage {
 }
 
 impl TokenUsage {
+    /// The `token_type` label values, in the order of [`TokenUsage::by_type`].
+    pub const TYPES: [&'static str; 5] =
+        ["input", "output", "cache_read", "cache_write", "reasoning"];
+
+    /// The counts in the order of [`TokenUsage::TYPES`].
+    pub fn by_type(&self) -> [Option<u64>; 5] {
+        [
+            self.input,
+            self.output,
+            self.cache_read,
+            self.cache_write,
+            self.reasoning,
+        ]
+    }
+
     /// Builds inclusive counts from what an emitter reported in its own accounting.
     pub fn from_reported(
         input: Option<u64>,
