@@ -7,3 +7,4 @@
 mod error;
 
 pub use error::StatsError;
+pub mod summary;
