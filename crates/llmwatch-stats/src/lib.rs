@@ -7,4 +7,5 @@
 mod error;
 
 pub use error::StatsError;
+pub mod anderson;
 pub mod summary;
