@@ -8,4 +8,5 @@ mod error;
 
 pub use error::StatsError;
 pub mod anderson;
+pub mod cvm;
 pub mod summary;
