@@ -9,4 +9,5 @@ mod error;
 pub use error::StatsError;
 pub mod anderson;
 pub mod cvm;
+pub mod mmd;
 pub mod summary;
