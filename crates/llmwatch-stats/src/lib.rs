@@ -10,4 +10,5 @@ pub use error::StatsError;
 pub mod anderson;
 pub mod cvm;
 pub mod mmd;
+pub mod spc;
 pub mod summary;
