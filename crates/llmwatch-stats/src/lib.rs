@@ -9,6 +9,7 @@ mod error;
 pub use error::StatsError;
 pub mod anderson;
 pub mod cvm;
+pub mod embed;
 pub mod mmd;
 pub mod spc;
 pub mod summary;
