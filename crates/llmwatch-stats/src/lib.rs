@@ -10,6 +10,8 @@ pub use error::StatsError;
 pub mod anderson;
 pub mod cvm;
 pub mod embed;
+pub mod ks;
+pub mod kstwo;
 pub mod mmd;
 pub mod spc;
 pub mod summary;
