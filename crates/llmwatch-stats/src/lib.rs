@@ -8,6 +8,7 @@ mod error;
 
 pub use error::StatsError;
 pub mod anderson;
+pub mod binned;
 pub mod chi2;
 pub mod cvm;
 pub mod embed;
