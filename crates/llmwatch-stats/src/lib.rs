@@ -11,6 +11,7 @@ pub mod anderson;
 pub mod binned;
 pub mod chi2;
 pub mod cvm;
+pub mod distance;
 pub mod embed;
 pub mod ks;
 pub mod kstwo;
