@@ -18,9 +18,13 @@ use llmwatch_benches::{
     Generator, RequestStats, WorkloadConfig, bench_dimensions, encode, realistic_request,
 };
 use llmwatch_core::{Processor, ProcessorConfig, Transport};
-use llmwatch_server::exposition::{encode_text, to_metric_families};
+use llmwatch_server::exposition::render_text;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
+
+/// The allocator the llmwatch binary uses, so the figures are the service's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Distinct models that make the default workload produce ~1000 label sets.
 const MODELS_FOR_1000_SERIES: usize = 100;
@@ -99,7 +103,7 @@ fn scrape(c: &mut Criterion) {
         processor.ingest_traces(&generator.next_request(), Transport::Grpc);
     }
     let series = processor.store().series_count();
-    let text = encode_text(&to_metric_families(&processor.snapshot()));
+    let text = render_text(processor.snapshot(), &[]);
     eprintln!(
         "scrape: {series} label sets, {} samples lines, {:.1} MiB of text",
         text.lines().filter(|l| !l.starts_with('#')).count(),
@@ -113,7 +117,7 @@ fn scrape(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(10))
         .throughput(Throughput::Elements(series as u64));
     group.bench_function("snapshot_encode_text", |b| {
-        b.iter(|| encode_text(&to_metric_families(&processor.snapshot())))
+        b.iter(|| render_text(processor.snapshot(), &[]))
     });
     group.bench_function("snapshot_only", |b| b.iter(|| processor.snapshot()));
     group.finish();

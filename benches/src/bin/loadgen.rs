@@ -13,9 +13,13 @@ use std::time::{Duration, Instant};
 
 use llmwatch_benches::{Generator, WorkloadConfig, bench_dimensions, encode, peak_rss_kib};
 use llmwatch_core::{Processor, ProcessorConfig, Transport};
-use llmwatch_server::exposition::{encode_text, to_metric_families};
+use llmwatch_server::exposition::render_text;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
+
+/// The allocator the llmwatch binary uses, so the figures are the service's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const USAGE: &str = "usage: loadgen [--spans N] [--models N] [--max-series N] [--dimensions] \
                      [--spans-per-request N] [--seed N]";
@@ -136,7 +140,7 @@ fn main() -> ExitCode {
     let after_ingest_rss = status_kib("VmRSS:");
 
     let scrape_timer = Instant::now();
-    let text = encode_text(&to_metric_families(&processor.snapshot()));
+    let text = render_text(processor.snapshot(), &[]);
     let scrape = scrape_timer.elapsed();
     let after_scrape_hwm = peak_rss_kib().unwrap_or(0);
 

@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use llmwatch_benches::{Generator, WorkloadConfig, bench_dimensions, encode, realistic_request};
 use llmwatch_core::{Processor, ProcessorConfig, Transport};
-use llmwatch_server::exposition::{encode_text, to_metric_families};
+use llmwatch_server::exposition::render_text;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 
@@ -67,7 +67,7 @@ fn main() -> ExitCode {
                 black_box(processor.ingest_traces(black_box(&request), Transport::Grpc));
             }
             "scrape" => {
-                black_box(encode_text(&to_metric_families(&processor.snapshot())));
+                black_box(render_text(processor.snapshot(), &[]));
             }
             other => {
                 eprintln!("unknown stage {other:?}: decode, full, normalize, full-dims, scrape");

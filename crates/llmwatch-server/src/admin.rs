@@ -31,9 +31,7 @@ pub(crate) async fn serve(
 
 async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
     let snapshot = shared.processor.snapshot();
-    let mut families = exposition::to_metric_families(&snapshot);
-    families.extend(exposition::process_families());
-    let body = exposition::encode_text(&families);
+    let body = exposition::render_text(snapshot, &exposition::process_families());
     (
         [(header::CONTENT_TYPE, exposition::TEXT_CONTENT_TYPE)],
         body,

@@ -8,67 +8,88 @@ use prometheus::{Encoder, TextEncoder};
 
 /// Converts snapshot families to the `prometheus` crate's data model.
 pub fn to_metric_families(families: &[FamilySnapshot]) -> Vec<proto::MetricFamily> {
-    families
-        .iter()
-        .filter(|family| !family.samples.is_empty())
-        .map(|family| {
-            let mut out = proto::MetricFamily::default();
-            out.set_name(family.def.name.to_owned());
-            out.set_help(family.def.help.to_owned());
-            out.set_field_type(match family.def.kind {
-                MetricKind::Counter => proto::MetricType::COUNTER,
-                MetricKind::Gauge => proto::MetricType::GAUGE,
-                MetricKind::Histogram => proto::MetricType::HISTOGRAM,
-            });
-            for sample in &family.samples {
-                let mut metric = proto::Metric::default();
-                metric.set_label(
-                    sample
-                        .labels
-                        .iter()
-                        .map(|(name, value)| {
-                            let mut pair = proto::LabelPair::default();
-                            pair.set_name(name.clone());
-                            pair.set_value(value.clone());
-                            pair
-                        })
-                        .collect(),
-                );
-                match &sample.value {
-                    SampleValue::Counter(v) => {
-                        let mut counter = proto::Counter::default();
-                        counter.set_value(*v);
-                        metric.set_counter(counter);
-                    }
-                    SampleValue::Gauge(v) => {
-                        let mut gauge = proto::Gauge::default();
-                        gauge.set_value(*v);
-                        metric.set_gauge(gauge);
-                    }
-                    SampleValue::Histogram(h) => {
-                        let mut histogram = proto::Histogram::default();
-                        histogram.set_sample_count(h.count);
-                        histogram.set_sample_sum(h.sum);
-                        histogram.set_bucket(
-                            h.bounds
-                                .iter()
-                                .zip(&h.cumulative)
-                                .map(|(bound, cumulative)| {
-                                    let mut bucket = proto::Bucket::default();
-                                    bucket.set_upper_bound(*bound);
-                                    bucket.set_cumulative_count(*cumulative);
-                                    bucket
-                                })
-                                .collect(),
-                        );
-                        metric.set_histogram(histogram);
-                    }
+    families.iter().filter_map(to_metric_family).collect()
+}
+
+/// The Prometheus text of a snapshot (and of `extra` families), converting and encoding one
+/// family at a time so a scrape holds one family's copy at most, not the whole page twice.
+pub fn render_text(families: Vec<FamilySnapshot>, extra: &[proto::MetricFamily]) -> String {
+    let lines: usize = families.iter().map(|f| f.samples.len()).sum();
+    let mut buffer = Vec::with_capacity(lines * 160);
+    let encoder = TextEncoder::new();
+    for family in families {
+        if let Some(converted) = to_metric_family(&family) {
+            drop(family);
+            encoder
+                .encode(std::slice::from_ref(&converted), &mut buffer)
+                .expect("catalog metric names and labels are valid");
+        }
+    }
+    encoder
+        .encode(extra, &mut buffer)
+        .expect("process metric names are valid");
+    String::from_utf8(buffer).expect("the text encoder writes UTF-8")
+}
+
+/// One family in the `prometheus` crate's data model; `None` when it has no samples.
+fn to_metric_family(family: &FamilySnapshot) -> Option<proto::MetricFamily> {
+    (!family.samples.is_empty()).then(|| {
+        let mut out = proto::MetricFamily::default();
+        out.set_name(family.def.name.to_owned());
+        out.set_help(family.def.help.to_owned());
+        out.set_field_type(match family.def.kind {
+            MetricKind::Counter => proto::MetricType::COUNTER,
+            MetricKind::Gauge => proto::MetricType::GAUGE,
+            MetricKind::Histogram => proto::MetricType::HISTOGRAM,
+        });
+        for sample in &family.samples {
+            let mut metric = proto::Metric::default();
+            metric.set_label(
+                sample
+                    .labels
+                    .iter()
+                    .map(|(name, value)| {
+                        let mut pair = proto::LabelPair::default();
+                        pair.set_name(name.clone());
+                        pair.set_value(value.clone());
+                        pair
+                    })
+                    .collect(),
+            );
+            match &sample.value {
+                SampleValue::Counter(v) => {
+                    let mut counter = proto::Counter::default();
+                    counter.set_value(*v);
+                    metric.set_counter(counter);
                 }
-                out.mut_metric().push(metric);
+                SampleValue::Gauge(v) => {
+                    let mut gauge = proto::Gauge::default();
+                    gauge.set_value(*v);
+                    metric.set_gauge(gauge);
+                }
+                SampleValue::Histogram(h) => {
+                    let mut histogram = proto::Histogram::default();
+                    histogram.set_sample_count(h.count);
+                    histogram.set_sample_sum(h.sum);
+                    histogram.set_bucket(
+                        h.bounds
+                            .iter()
+                            .zip(&h.cumulative)
+                            .map(|(bound, cumulative)| {
+                                let mut bucket = proto::Bucket::default();
+                                bucket.set_upper_bound(*bound);
+                                bucket.set_cumulative_count(*cumulative);
+                                bucket
+                            })
+                            .collect(),
+                    );
+                    metric.set_histogram(histogram);
+                }
             }
-            out
-        })
-        .collect()
+            out.mut_metric().push(metric);
+        }
+        out
+    })
 }
 
 /// The Prometheus text exposition format (version 0.0.4).

@@ -23,7 +23,7 @@ pub const PSI_FLOOR: f64 = 1e-4;
 pub const DECILE_LEVELS: [f64; 9] = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
 
 /// Bin edges frozen from a reference sample (see the module documentation).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Bins {
     edges: Vec<f64>,
 }

@@ -20,11 +20,18 @@ impl fmt::Display for StatsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StatsError::EmptySample(which) => write!(f, "the {which} sample is empty"),
-            StatsError::NotFinite(which) => write!(f, "the {which} sample contains NaN or an infinite value"),
-            StatsError::DimensionMismatch { expected, found } => {
-                write!(f, "vectors must all have {expected} dimensions, found one with {found}")
+            StatsError::NotFinite(which) => {
+                write!(f, "the {which} sample contains NaN or an infinite value")
             }
-            StatsError::InvalidParameter(message) | StatsError::Undefined(message) => f.write_str(message),
+            StatsError::DimensionMismatch { expected, found } => {
+                write!(
+                    f,
+                    "vectors must all have {expected} dimensions, found one with {found}"
+                )
+            }
+            StatsError::InvalidParameter(message) | StatsError::Undefined(message) => {
+                f.write_str(message)
+            }
         }
     }
 }

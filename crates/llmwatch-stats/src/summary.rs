@@ -21,6 +21,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::StatsError;
+use crate::binned::{Bins, align_categories};
 
 /// SplitMix64 (Steele, Lea & Flood 2014; the seeding generator of xoshiro), a fixed, documented
 /// 64-bit generator so that seeded results are identical on every platform and crate version:
@@ -154,109 +155,86 @@ impl<T> Reservoir<T> {
     }
 }
 
-/// Counts of values in bins whose cut points were fixed once (typically from a reference window).
+/// Counts of values in bins frozen once (typically from a reference window): a [`Bins`] and a
+/// count per bin.
 ///
-/// Cut points `c_1 < … < c_m` give `m + 1` left-closed bins with open outer ends:
-/// `(−∞, c_1), [c_1, c_2), …, [c_m, +∞)`; a value `x` falls in the bin numbered by how many cut
-/// points are `≤ x`. Counts are exact, so binned distances on two histograms with the same cut
-/// points are exact for those bins, and [`FrozenHistogram::merge`] is exact.
+/// Bins are left-closed with open outer ends (see [`crate::binned`]); counts are exact, so binned
+/// distances on two histograms with the same bins are exact for those bins, and
+/// [`FrozenHistogram::merge`] is exact.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FrozenHistogram {
-    cuts: Vec<f64>,
+    bins: Bins,
     counts: Vec<u64>,
 }
 
 impl FrozenHistogram {
-    /// An empty histogram with these cut points (finite, strictly increasing; none gives a single
-    /// bin).
+    /// An empty histogram over these bins.
+    pub fn new(bins: Bins) -> Self {
+        let counts = vec![0; bins.bin_count()];
+        Self { bins, counts }
+    }
+
+    /// An empty histogram with these cut points (finite, strictly increasing, at least one).
     pub fn from_cuts(cuts: Vec<f64>) -> Result<Self, StatsError> {
-        if cuts.iter().any(|c| !c.is_finite()) {
-            return Err(StatsError::NotFinite("cut points"));
-        }
         if cuts.windows(2).any(|w| w[0] >= w[1]) {
             return Err(StatsError::InvalidParameter(
                 "cut points must be strictly increasing".to_string(),
             ));
         }
-        let counts = vec![0; cuts.len() + 1];
-        Ok(Self { cuts, counts })
+        Ok(Self::new(Bins::from_edges(cuts)?))
     }
 
-    /// Cut points at the reference's quantiles `i/bins` for `i = 1..bins−1` (linear interpolation,
-    /// Hyndman–Fan type 7 = numpy's default `quantile`), duplicates removed, holding the
-    /// reference's own counts. Use [`FrozenHistogram::empty_like`] for the windows to compare.
-    /// Errors: empty reference, NaN/infinite values, `bins == 0`.
+    /// Cut points at the reference's type-7 quantiles `i/bins` for `i = 1..bins−1`, duplicates
+    /// merged ([`Bins::from_quantiles`]), holding the reference's own counts. Use
+    /// [`FrozenHistogram::empty_like`] for the windows to compare.
+    /// Errors: empty reference, NaN/infinite values, fewer than two bins.
     pub fn from_reference_quantiles(reference: &[f64], bins: usize) -> Result<Self, StatsError> {
-        if reference.is_empty() {
-            return Err(StatsError::EmptySample("reference"));
-        }
-        if reference.iter().any(|v| !v.is_finite()) {
-            return Err(StatsError::NotFinite("reference"));
-        }
-        if bins == 0 {
+        if bins < 2 {
             return Err(StatsError::InvalidParameter(
-                "a histogram needs at least one bin".to_string(),
+                "a reference histogram needs at least two bins".to_string(),
             ));
         }
-        let mut sorted = reference.to_vec();
-        sorted.sort_by(f64::total_cmp);
-        let mut cuts: Vec<f64> = Vec::with_capacity(bins.saturating_sub(1));
-        for i in 1..bins {
-            let q = type7_quantile(&sorted, i as f64 / bins as f64);
-            if cuts.last().is_none_or(|&last| q > last) {
-                cuts.push(q);
-            }
-        }
-        let mut histogram = Self::from_cuts(cuts)?;
-        for &v in &sorted {
-            let bin = histogram.bin_of(v);
-            histogram.counts[bin] += 1;
-        }
-        Ok(histogram)
+        let levels: Vec<f64> = (1..bins).map(|i| i as f64 / bins as f64).collect();
+        let bins = Bins::from_quantiles(reference, &levels)?;
+        let counts = bins.counts(reference)?;
+        Ok(Self { bins, counts })
     }
 
-    /// The same cut points with all counts zero.
+    /// The same bins with all counts zero.
     pub fn empty_like(&self) -> Self {
-        Self {
-            cuts: self.cuts.clone(),
-            counts: vec![0; self.counts.len()],
-        }
+        Self::new(self.bins.clone())
     }
 
     /// The bin index of a value (`NaN` goes to the last bin; [`FrozenHistogram::add`] refuses it).
     pub fn bin_of(&self, x: f64) -> usize {
-        self.cuts.partition_point(|&c| c <= x)
+        self.bins.edges().partition_point(|&c| c <= x)
     }
 
     /// Counts one value; errors (and counts nothing) for NaN or an infinite value.
     pub fn add(&mut self, x: f64) -> Result<(), StatsError> {
-        if !x.is_finite() {
-            return Err(StatsError::NotFinite("histogram input"));
-        }
-        let bin = self.bin_of(x);
+        let bin = self
+            .bins
+            .index(x)
+            .map_err(|_| StatsError::NotFinite("histogram input"))?;
         self.counts[bin] += 1;
         Ok(())
     }
 
     /// Counts every value; if any is NaN or infinite, errors and counts none of them.
     pub fn add_all(&mut self, xs: &[f64]) -> Result<(), StatsError> {
-        if xs.iter().any(|v| !v.is_finite()) {
-            return Err(StatsError::NotFinite("histogram input"));
-        }
-        for &x in xs {
-            let bin = self.bin_of(x);
-            self.counts[bin] += 1;
-        }
-        Ok(())
+        self.bins
+            .accumulate(&mut self.counts, xs)
+            .map_err(|_| StatsError::NotFinite("histogram input"))
     }
 
-    /// Adds another histogram's counts; errors unless the cut points are identical.
+    /// Adds another histogram's counts; errors unless the bins are identical.
     pub fn merge(&mut self, other: &FrozenHistogram) -> Result<(), StatsError> {
-        let same = self.cuts.len() == other.cuts.len()
+        let same = self.bins.edges().len() == other.bins.edges().len()
             && self
-                .cuts
+                .bins
+                .edges()
                 .iter()
-                .zip(&other.cuts)
+                .zip(other.bins.edges())
                 .all(|(a, b)| a.to_bits() == b.to_bits());
         if !same {
             return Err(StatsError::InvalidParameter(
@@ -269,9 +247,14 @@ impl FrozenHistogram {
         Ok(())
     }
 
+    /// The bins.
+    pub fn bins(&self) -> &Bins {
+        &self.bins
+    }
+
     /// The interior cut points.
     pub fn cuts(&self) -> &[f64] {
-        &self.cuts
+        self.bins.edges()
     }
 
     /// Counts per bin (`cuts().len() + 1` of them).
@@ -287,22 +270,6 @@ impl FrozenHistogram {
     /// Sets every count to zero.
     pub fn clear(&mut self) {
         self.counts.iter_mut().for_each(|c| *c = 0);
-    }
-}
-
-/// numpy's `quantile(method='linear')` on sorted data: `h = (n−1)p`, interpolated between the
-/// neighbours with numpy's two-sided lerp.
-fn type7_quantile(sorted: &[f64], p: f64) -> f64 {
-    let h = (sorted.len() - 1) as f64 * p;
-    let lo = h.floor() as usize;
-    let hi = (lo + 1).min(sorted.len() - 1);
-    let t = h - lo as f64;
-    let (a, b) = (sorted[lo], sorted[hi]);
-    let diff = b - a;
-    if t >= 0.5 {
-        b - diff * (1.0 - t)
-    } else {
-        a + diff * t
     }
 }
 
@@ -426,25 +393,23 @@ impl CategoryCounter {
         self.counts.iter().map(|(k, &v)| (k.as_str(), v))
     }
 
-    /// Aligns two counters on the union of their slotted categories (byte order), followed by
-    /// `"__other__"` if either has an overflow count: `(categories, counts of a, counts of b)`,
-    /// ready for chi-square, PSI or JS on counts.
+    /// Aligns two counters on the union of their categories in byte order, `"__other__"`
+    /// included when either has an overflow count ([`align_categories`]):
+    /// `(categories, counts of a, counts of b)`, ready for chi-square, PSI or JS on counts.
     pub fn aligned_counts(
         a: &CategoryCounter,
         b: &CategoryCounter,
     ) -> (Vec<String>, Vec<u64>, Vec<u64>) {
-        let mut names: Vec<&String> = a.counts.keys().chain(b.counts.keys()).collect();
-        names.sort();
-        names.dedup();
-        let mut categories: Vec<String> = names.iter().map(|s| (*s).clone()).collect();
-        let mut counts_a: Vec<u64> = names.iter().map(|s| a.count(s)).collect();
-        let mut counts_b: Vec<u64> = names.iter().map(|s| b.count(s)).collect();
-        if a.other > 0 || b.other > 0 {
-            categories.push(OTHER_CATEGORY.to_string());
-            counts_a.push(a.other);
-            counts_b.push(b.other);
-        }
-        (categories, counts_a, counts_b)
+        let with_other = |c: &CategoryCounter| {
+            let other = (c.other > 0).then(|| (OTHER_CATEGORY.to_string(), c.other));
+            c.counts
+                .iter()
+                .map(|(k, &v)| (k.clone(), v))
+                .chain(other)
+                .collect::<Vec<_>>()
+        };
+        let aligned = align_categories(with_other(a), with_other(b));
+        (aligned.categories, aligned.reference, aligned.current)
     }
 }
 
@@ -575,9 +540,9 @@ mod tests {
         assert_eq!(ab.count("stop"), 4);
         assert_eq!(ab.other(), 1);
         let (names, ca, cb) = CategoryCounter::aligned_counts(&a, &b);
-        assert_eq!(names, ["length", "stop", "__other__"]);
-        assert_eq!(ca, [0, 1, 1]);
-        assert_eq!(cb, [1, 3, 0]);
+        assert_eq!(names, ["__other__", "length", "stop"]);
+        assert_eq!(ca, [1, 0, 1]);
+        assert_eq!(cb, [0, 1, 3]);
         let json = serde_json::to_string(&ab).unwrap();
         assert_eq!(serde_json::from_str::<CategoryCounter>(&json).unwrap(), ab);
     }

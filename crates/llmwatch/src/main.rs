@@ -98,6 +98,11 @@ enum ConfigCommand {
     Check { file: PathBuf },
 }
 
+/// The many small allocations of protobuf decoding dominate the ingest path; mimalloc serves them
+/// about 1.5x faster than the system allocator (see benches/).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
     Ok(match path {
         Some(path) => Config::load(path)?,

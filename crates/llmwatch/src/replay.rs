@@ -49,9 +49,7 @@ pub fn run(
     // Windows (budgets, top spenders) end at the newest call replayed, not at today.
     let snapshot = processor.snapshot_at(None);
     Ok(match format {
-        OutputFormat::Prometheus => {
-            exposition::encode_text(&exposition::to_metric_families(&snapshot))
-        }
+        OutputFormat::Prometheus => exposition::render_text(snapshot, &[]),
         OutputFormat::Json => format!("{:#}\n", exposition::to_json(&snapshot)),
     })
 }
