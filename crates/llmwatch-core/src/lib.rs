@@ -6,6 +6,7 @@
 
 pub mod atomic;
 pub mod catalog;
+pub mod drift;
 pub mod heavy_hitters;
 pub mod histogram;
 mod pricer;
