@@ -29,13 +29,30 @@ pub struct MetricDef {
     /// UCUM-style unit (`s`, `{token}`, `{call}`, `USD`, `1`).
     pub unit: &'static str,
     pub help: &'static str,
-    /// Whether the standard GenAI labels and the configured dimensions come first.
-    pub genai_labels: bool,
+    /// Which label prefix comes before the metric's own labels.
+    pub prefix: LabelPrefix,
     /// Labels specific to this metric (after the GenAI labels when those apply).
     pub labels: &'static [&'static str],
     /// Upper bounds of histogram buckets (empty for counters and gauges).
     pub buckets: &'static [f64],
 }
+
+/// The labels a metric carries before its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LabelPrefix {
+    None,
+    /// [`GENAI_LABELS`] and the configured dimensions.
+    GenAi,
+    /// [`DRIFT_KEY_LABELS`] and the configured dimensions: the key drift is monitored per.
+    DriftKey,
+}
+
+/// Labels of a drift key (service × provider × request model), before the configured dimensions.
+pub const DRIFT_KEY_LABELS: [&str; 3] = [
+    "service_name",
+    "gen_ai_provider_name",
+    "gen_ai_request_model",
+];
 
 /// Labels on every GenAI metric, in this order, before the configured dimensions.
 pub const GENAI_LABELS: [&str; 5] = [
@@ -84,6 +101,18 @@ pub mod names {
     pub const BUDGET_BREACHES: &str = "llmwatch_budget_breaches_total";
     pub const TOP_SPENDER_COST: &str = "llmwatch_top_spender_cost_usd";
     pub const TOP_SPENDER_ERROR_BOUND: &str = "llmwatch_top_spender_error_bound_usd";
+    pub const DRIFT_SCORE: &str = "llmwatch_drift_score";
+    pub const DRIFT_P_VALUE: &str = "llmwatch_drift_p_value";
+    pub const DRIFT_DETECTED: &str = "llmwatch_drift_detected";
+    pub const DRIFT_WINDOW_SAMPLES: &str = "llmwatch_drift_window_samples";
+    pub const SPC_VALUE: &str = "llmwatch_spc_value";
+    pub const SPC_UPPER: &str = "llmwatch_spc_upper_limit";
+    pub const SPC_LOWER: &str = "llmwatch_spc_lower_limit";
+    pub const SPC_ALARM: &str = "llmwatch_spc_alarm";
+    pub const MODEL_CHANGES: &str = "llmwatch_model_changes_total";
+    pub const DRIFT_KEYS: &str = "llmwatch_drift_keys";
+    pub const DRIFT_UNMONITORED_CALLS: &str = "llmwatch_drift_unmonitored_calls_total";
+    pub const DRIFT_EVALUATION_SECONDS: &str = "llmwatch_drift_evaluation_duration_seconds";
     pub const RECEIVED_SPANS: &str = "llmwatch_received_spans_total";
     pub const RECEIVED_LOG_RECORDS: &str = "llmwatch_received_log_records_total";
     pub const REJECTED_SPANS: &str = "llmwatch_rejected_spans_total";
@@ -107,7 +136,7 @@ pub const CATALOG: &[MetricDef] = &[
         kind: Histogram,
         unit: "{token}",
         help: "Tokens per model call, by token type (input includes cached tokens, output includes reasoning).",
-        genai_labels: true,
+        prefix: LabelPrefix::GenAi,
         labels: &["gen_ai_token_type"],
         buckets: TOKEN_BUCKETS,
     },
@@ -116,7 +145,7 @@ pub const CATALOG: &[MetricDef] = &[
         kind: Histogram,
         unit: "s",
         help: "Duration of model calls as the client saw them.",
-        genai_labels: true,
+        prefix: LabelPrefix::GenAi,
         labels: &["error_type"],
         buckets: DURATION_BUCKETS,
     },
@@ -125,7 +154,7 @@ pub const CATALOG: &[MetricDef] = &[
         kind: Histogram,
         unit: "s",
         help: "Time from request to the first streamed chunk (time to first token), streamed calls only.",
-        genai_labels: true,
+        prefix: LabelPrefix::GenAi,
         labels: &[],
         buckets: DURATION_BUCKETS,
     },
@@ -134,7 +163,7 @@ pub const CATALOG: &[MetricDef] = &[
         kind: Histogram,
         unit: "s",
         help: "Time per output token after the first, (duration - time to first token) / (output tokens - 1), streamed calls only.",
-        genai_labels: true,
+        prefix: LabelPrefix::GenAi,
         labels: &[],
         buckets: DURATION_BUCKETS,
     },
@@ -143,7 +172,7 @@ pub const CATALOG: &[MetricDef] = &[
         kind: Counter,
         unit: "{call}",
         help: "Model calls, by error type (empty on success).",
-        genai_labels: true,
+        prefix: LabelPrefix::GenAi,
         labels: &["error_type"],
         buckets: &[],
     },
@@ -152,7 +181,7 @@ pub const CATALOG: &[MetricDef] = &[
         kind: Counter,
         unit: "{choice}",
         help: "Choices by finish reason, mapped to stop, length, content_filter, tool_call, error, other.",
-        genai_labels: true,
+        prefix: LabelPrefix::GenAi,
         labels: &["finish_reason"],
         buckets: &[],
     },
@@ -161,7 +190,7 @@ pub const CATALOG: &[MetricDef] = &[
         kind: Counter,
         unit: "{token}",
         help: "Tokens by type: input (includes cache_read and cache_write), output (includes reasoning), cache_read, cache_write, reasoning. Never add subsets to their totals.",
-        genai_labels: true,
+        prefix: LabelPrefix::GenAi,
         labels: &["token_type"],
         buckets: &[],
     },
@@ -170,7 +199,7 @@ pub const CATALOG: &[MetricDef] = &[
         kind: Counter,
         unit: "USD",
         help: "Cost in USD by component: input (uncached), cache_read, cache_write, output (not reasoning), reasoning, and unattributed (span-reported cost trusted without a split). Components add up to the total.",
-        genai_labels: true,
+        prefix: LabelPrefix::GenAi,
         labels: &["cost_component"],
         buckets: &[],
     },
@@ -179,7 +208,7 @@ pub const CATALOG: &[MetricDef] = &[
         kind: Histogram,
         unit: "USD",
         help: "Cost of one priced call in USD.",
-        genai_labels: true,
+        prefix: LabelPrefix::GenAi,
         labels: &[],
         buckets: COST_BUCKETS,
     },
@@ -188,7 +217,7 @@ pub const CATALOG: &[MetricDef] = &[
         kind: Counter,
         unit: "{call}",
         help: "Priced calls by what priced them: the response model, the request model (fallback) or the span's own cost (when trusted).",
-        genai_labels: true,
+        prefix: LabelPrefix::GenAi,
         labels: &["priced_by"],
         buckets: &[],
     },
@@ -197,7 +226,7 @@ pub const CATALOG: &[MetricDef] = &[
         kind: Counter,
         unit: "{call}",
         help: "Calls whose model has no price in any catalog: not costed (never as zero). Add the model to a catalog file.",
-        genai_labels: true,
+        prefix: LabelPrefix::GenAi,
         labels: &[],
         buckets: &[],
     },
@@ -206,7 +235,7 @@ pub const CATALOG: &[MetricDef] = &[
         kind: Counter,
         unit: "{token}",
         help: "Tokens of unpriced calls, by token type (same accounting as llmwatch_tokens_total).",
-        genai_labels: true,
+        prefix: LabelPrefix::GenAi,
         labels: &["token_type"],
         buckets: &[],
     },
@@ -215,7 +244,7 @@ pub const CATALOG: &[MetricDef] = &[
         kind: Counter,
         unit: "{call}",
         help: "Calls whose span-reported cost differs from the catalog's beyond the tolerance: a stale catalog, or an emitter's.",
-        genai_labels: true,
+        prefix: LabelPrefix::GenAi,
         labels: &[],
         buckets: &[],
     },
@@ -224,7 +253,7 @@ pub const CATALOG: &[MetricDef] = &[
         kind: Gauge,
         unit: "USD",
         help: "Spend in the budget's current window (for a per-user budget: the highest-spending user's, an upper bound).",
-        genai_labels: false,
+        prefix: LabelPrefix::None,
         labels: &["budget"],
         buckets: &[],
     },
@@ -233,7 +262,7 @@ pub const CATALOG: &[MetricDef] = &[
         kind: Gauge,
         unit: "USD",
         help: "The budget's configured limit per window (per user for a per-user budget).",
-        genai_labels: false,
+        prefix: LabelPrefix::None,
         labels: &["budget"],
         buckets: &[],
     },
@@ -242,7 +271,7 @@ pub const CATALOG: &[MetricDef] = &[
         kind: Counter,
         unit: "{breach}",
         help: "Times spend reached the limit (per user for a per-user budget, counted once per user and window).",
-        genai_labels: false,
+        prefix: LabelPrefix::None,
         labels: &["budget"],
         buckets: &[],
     },
@@ -251,7 +280,7 @@ pub const CATALOG: &[MetricDef] = &[
         kind: Gauge,
         unit: "USD",
         help: "Estimated spend of the heaviest users and sessions in the current window (Space-Saving upper bound; see the error bound). `spender` is a salted hash unless raw ids are allowed.",
-        genai_labels: false,
+        prefix: LabelPrefix::None,
         labels: &["scope", "rank", "spender"],
         buckets: &[],
     },
@@ -260,8 +289,116 @@ pub const CATALOG: &[MetricDef] = &[
         kind: Gauge,
         unit: "USD",
         help: "Most a top-spender estimate can exceed the true spend: the window's total spend / the summary's capacity.",
-        genai_labels: false,
+        prefix: LabelPrefix::None,
         labels: &["scope"],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::DRIFT_SCORE,
+        kind: Gauge,
+        unit: "1",
+        help: "The drift statistic of a signal between its reference and current windows: PSI for numeric signals, Jensen–Shannon distance (base 2) for categorical ones, unbiased MMD² for embeddings.",
+        prefix: LabelPrefix::DriftKey,
+        labels: &["signal", "test"],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::DRIFT_P_VALUE,
+        kind: Gauge,
+        unit: "1",
+        help: "The p-value beside the drift statistic: two-sample KS (asymptotic) for numeric signals, chi-square contingency for categorical ones, permutation test for embeddings.",
+        prefix: LabelPrefix::DriftKey,
+        labels: &["signal", "test"],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::DRIFT_DETECTED,
+        kind: Gauge,
+        unit: "1",
+        help: "1 when the signal crossed its drift threshold in the configured number of consecutive evaluations, else 0.",
+        prefix: LabelPrefix::DriftKey,
+        labels: &["signal"],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::DRIFT_WINDOW_SAMPLES,
+        kind: Gauge,
+        unit: "{sample}",
+        help: "Samples in the reference and current windows at the last evaluation.",
+        prefix: LabelPrefix::DriftKey,
+        labels: &["signal", "window"],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::SPC_VALUE,
+        kind: Gauge,
+        unit: "1",
+        help: "The EWMA of a per-interval ratio (errors, `length` finishes, refusals) or mean evaluation score.",
+        prefix: LabelPrefix::DriftKey,
+        labels: &["signal", "chart"],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::SPC_UPPER,
+        kind: Gauge,
+        unit: "1",
+        help: "The chart's upper control limit (exact, time-varying).",
+        prefix: LabelPrefix::DriftKey,
+        labels: &["signal", "chart"],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::SPC_LOWER,
+        kind: Gauge,
+        unit: "1",
+        help: "The chart's lower control limit (exact, time-varying).",
+        prefix: LabelPrefix::DriftKey,
+        labels: &["signal", "chart"],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::SPC_ALARM,
+        kind: Gauge,
+        unit: "1",
+        help: "1 when the chart's value is outside its control limits at the last interval, else 0.",
+        prefix: LabelPrefix::DriftKey,
+        labels: &["signal", "chart"],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::MODEL_CHANGES,
+        kind: Counter,
+        unit: "{change}",
+        help: "A response model or system fingerprint not in the reference appeared behind this request model: a silent model change (1 per new value).",
+        prefix: LabelPrefix::DriftKey,
+        labels: &["kind", "value"],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::DRIFT_KEYS,
+        kind: Gauge,
+        unit: "{key}",
+        help: "Keys (service × provider × request model × dimensions) drift is monitored for.",
+        prefix: LabelPrefix::None,
+        labels: &[],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::DRIFT_UNMONITORED_CALLS,
+        kind: Counter,
+        unit: "{call}",
+        help: "Calls of keys past the drift key limit, not monitored.",
+        prefix: LabelPrefix::None,
+        labels: &[],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::DRIFT_EVALUATION_SECONDS,
+        kind: Gauge,
+        unit: "s",
+        help: "How long the last drift evaluation of every key took.",
+        prefix: LabelPrefix::None,
+        labels: &[],
         buckets: &[],
     },
     MetricDef {
@@ -269,7 +406,7 @@ pub const CATALOG: &[MetricDef] = &[
         kind: Counter,
         unit: "{span}",
         help: "Spans received, by transport.",
-        genai_labels: false,
+        prefix: LabelPrefix::None,
         labels: &["transport"],
         buckets: &[],
     },
@@ -278,7 +415,7 @@ pub const CATALOG: &[MetricDef] = &[
         kind: Counter,
         unit: "{log_record}",
         help: "Log records received, by transport.",
-        genai_labels: false,
+        prefix: LabelPrefix::None,
         labels: &["transport"],
         buckets: &[],
     },
@@ -287,7 +424,7 @@ pub const CATALOG: &[MetricDef] = &[
         kind: Counter,
         unit: "{span}",
         help: "Spans rejected inside accepted requests (partial success), by transport and reason.",
-        genai_labels: false,
+        prefix: LabelPrefix::None,
         labels: &["transport", "reason"],
         buckets: &[],
     },
@@ -296,7 +433,7 @@ pub const CATALOG: &[MetricDef] = &[
         kind: Counter,
         unit: "{log_record}",
         help: "Log records rejected inside accepted requests (partial success), by transport and reason.",
-        genai_labels: false,
+        prefix: LabelPrefix::None,
         labels: &["transport", "reason"],
         buckets: &[],
     },
@@ -305,7 +442,7 @@ pub const CATALOG: &[MetricDef] = &[
         kind: Counter,
         unit: "{request}",
         help: "Whole export requests rejected, by signal, transport and reason.",
-        genai_labels: false,
+        prefix: LabelPrefix::None,
         labels: &["signal", "transport", "reason"],
         buckets: &[],
     },
@@ -314,7 +451,7 @@ pub const CATALOG: &[MetricDef] = &[
         kind: Counter,
         unit: "{record}",
         help: "Accepted spans and log records by what normalization made of them (llm_call, evaluation, content_event, ignored).",
-        genai_labels: false,
+        prefix: LabelPrefix::None,
         labels: &["signal", "record"],
         buckets: &[],
     },
@@ -323,7 +460,7 @@ pub const CATALOG: &[MetricDef] = &[
         kind: Gauge,
         unit: "{series}",
         help: "Series each GenAI metric exposes (a histogram's label set counts once).",
-        genai_labels: false,
+        prefix: LabelPrefix::None,
         labels: &["metric"],
         buckets: &[],
     },
@@ -332,7 +469,7 @@ pub const CATALOG: &[MetricDef] = &[
         kind: Gauge,
         unit: "{label_set}",
         help: "Active GenAI label sets (standard labels and dimensions), the overflow label set included; the series limit applies to these.",
-        genai_labels: false,
+        prefix: LabelPrefix::None,
         labels: &[],
         buckets: &[],
     },
@@ -341,7 +478,7 @@ pub const CATALOG: &[MetricDef] = &[
         kind: Gauge,
         unit: "{series}",
         help: "Configured limit of GenAI label sets per metric; label sets past it fold into the overflow series.",
-        genai_labels: false,
+        prefix: LabelPrefix::None,
         labels: &[],
         buckets: &[],
     },
@@ -350,7 +487,7 @@ pub const CATALOG: &[MetricDef] = &[
         kind: Counter,
         unit: "{record}",
         help: "Model calls folded into the otel_metric_overflow=\"true\" series because the series limit was reached.",
-        genai_labels: false,
+        prefix: LabelPrefix::None,
         labels: &[],
         buckets: &[],
     },
@@ -359,7 +496,7 @@ pub const CATALOG: &[MetricDef] = &[
         kind: Counter,
         unit: "{series}",
         help: "GenAI label sets removed after being idle for longer than the configured expiry.",
-        genai_labels: false,
+        prefix: LabelPrefix::None,
         labels: &[],
         buckets: &[],
     },
@@ -368,7 +505,7 @@ pub const CATALOG: &[MetricDef] = &[
         kind: Gauge,
         unit: "1",
         help: "Always 1; labels say which llmwatch build is running.",
-        genai_labels: false,
+        prefix: LabelPrefix::None,
         labels: &["version"],
         buckets: &[],
     },
@@ -428,7 +565,7 @@ const fn process_metric(
         kind,
         unit,
         help,
-        genai_labels: false,
+        prefix: LabelPrefix::None,
         labels: &[],
         buckets: &[],
     }
@@ -458,7 +595,7 @@ pub fn markdown_reference() -> String {
     let standard: Vec<String> = GENAI_LABELS.iter().map(|l| format!("`{l}`")).collect();
     out.push_str(&standard.join(", "));
     out.push_str(
-        ", then the dimensions configured under `[[dimensions]]`, then their own labels. \
+        ", then the dimensions configured under `[[dimensions]]`, then their own labels; drift metrics carry the drift key (`service_name`, `gen_ai_provider_name`, `gen_ai_request_model`) and the dimensions. \
          An empty label value means the attribute was absent. A label set past the series limit \
          is counted in one series that carries only `otel_metric_overflow=\"true\"` (and the \
          metric's own labels).\n\n",
@@ -466,8 +603,10 @@ pub fn markdown_reference() -> String {
     out.push_str("| Metric | Type | Unit | Labels | Description |\n|---|---|---|---|---|\n");
     for def in CATALOG {
         let mut labels: Vec<String> = Vec::new();
-        if def.genai_labels {
-            labels.push("standard".to_owned());
+        match def.prefix {
+            LabelPrefix::None => {}
+            LabelPrefix::GenAi => labels.push("standard".to_owned()),
+            LabelPrefix::DriftKey => labels.push("drift key".to_owned()),
         }
         labels.extend(def.labels.iter().map(|l| format!("`{l}`")));
         out.push_str(&format!(

@@ -7,6 +7,7 @@ use llmwatch_semconv::{Dimension, LlmCall, LogEvent, Normalizer, NormalizerError
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
+use crate::drift::{DriftConfig, DriftMonitors};
 use crate::pricer::{Pricer, PricingConfig};
 use crate::snapshot::FamilySnapshot;
 use crate::spend::{SpendConfig, SpendTracker};
@@ -23,6 +24,7 @@ pub struct ProcessorConfig {
     pub max_series: usize,
     pub pricing: PricingConfig,
     pub spend: SpendConfig,
+    pub drift: DriftConfig,
 }
 
 impl Default for ProcessorConfig {
@@ -32,6 +34,7 @@ impl Default for ProcessorConfig {
             max_series: 2000,
             pricing: PricingConfig::default(),
             spend: SpendConfig::default(),
+            drift: DriftConfig::default(),
         }
     }
 }
@@ -71,6 +74,7 @@ pub struct Processor {
     normalizer: Normalizer,
     pricer: Pricer,
     spend: SpendTracker,
+    drift: DriftMonitors,
     store: GenAiStore,
     telemetry: SelfTelemetry,
 }
@@ -78,14 +82,17 @@ pub struct Processor {
 impl Processor {
     pub fn new(config: &ProcessorConfig) -> Result<Processor, NormalizerError> {
         let normalizer = Normalizer::new(config.dimensions.clone())?;
+        let dimension_labels: Vec<String> =
+            config.dimensions.iter().map(|d| d.label.clone()).collect();
         let store = GenAiStore::new(&StoreConfig {
             max_series: config.max_series,
-            dimension_labels: config.dimensions.iter().map(|d| d.label.clone()).collect(),
+            dimension_labels: dimension_labels.clone(),
         });
         Ok(Processor {
             normalizer,
             pricer: Pricer::new(config.pricing.clone()),
             spend: SpendTracker::new(&config.spend),
+            drift: DriftMonitors::new(config.drift.clone(), &dimension_labels),
             store,
             telemetry: SelfTelemetry::default(),
         })
@@ -101,6 +108,10 @@ impl Processor {
 
     pub fn pricer(&self) -> &Pricer {
         &self.pricer
+    }
+
+    pub fn drift(&self) -> &DriftMonitors {
+        &self.drift
     }
 
     pub fn ingest_traces(
@@ -122,6 +133,7 @@ impl Processor {
                         if let Some(cost) = price.total() {
                             self.spend.record(&call, cost * count as f64);
                         }
+                        self.drift.observe(&call, &price);
                         calls += 1;
                     }
                     Ok(None) => ignored += 1,
@@ -154,7 +166,16 @@ impl Processor {
             let resource = self.normalizer.resource(resource_logs.resource.as_ref());
             for record in resource_logs.scope_logs.iter().flat_map(|s| &s.log_records) {
                 let kind = match self.normalizer.log_record(&resource, record) {
-                    Ok(Some(LogEvent::Evaluation(_))) => RecordKind::Evaluation,
+                    Ok(Some(LogEvent::Evaluation(evaluation))) => {
+                        if let Some(score) = evaluation.score {
+                            self.drift.observe_score(
+                                evaluation.service_name,
+                                evaluation.name,
+                                score,
+                            );
+                        }
+                        RecordKind::Evaluation
+                    }
                     Ok(Some(LogEvent::CallContent(_))) => RecordKind::ContentEvent,
                     Ok(None) => RecordKind::Ignored,
                     Err(error) => {
@@ -194,6 +215,7 @@ impl Processor {
         let mut families = Vec::new();
         self.store.snapshot(&mut families);
         self.spend.snapshot(&mut families, now);
+        self.drift.snapshot(&mut families);
         self.telemetry.snapshot(&mut families);
         families
     }

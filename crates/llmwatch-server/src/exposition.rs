@@ -157,7 +157,7 @@ pub fn to_json(families: &[FamilySnapshot]) -> serde_json::Value {
 mod tests {
     use super::*;
     use crate::body::{Format, decode_message};
-    use llmwatch_core::catalog::{self, GENAI_LABELS, OVERFLOW_LABEL};
+    use llmwatch_core::catalog::{self, DRIFT_KEY_LABELS, GENAI_LABELS, LabelPrefix, OVERFLOW_LABEL};
     use llmwatch_core::{Processor, ProcessorConfig, Transport};
     use llmwatch_semconv::Dimension;
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -216,10 +216,12 @@ mod tests {
                 seen_overflow |= overflow;
                 let mut expected: Vec<&str> = if overflow {
                     vec![OVERFLOW_LABEL]
-                } else if def.genai_labels {
-                    GENAI_LABELS.iter().copied().chain(["feature"]).collect()
                 } else {
-                    Vec::new()
+                    match def.prefix {
+                        LabelPrefix::GenAi => GENAI_LABELS.iter().copied().chain(["feature"]).collect(),
+                        LabelPrefix::DriftKey => DRIFT_KEY_LABELS.iter().copied().chain(["feature"]).collect(),
+                        LabelPrefix::None => Vec::new(),
+                    }
                 };
                 expected.extend(def.labels);
                 assert_eq!(names, expected, "labels of {}", def.name);

@@ -114,14 +114,20 @@ impl<T> Reservoir<T> {
 
     /// Offers one item.
     pub fn push(&mut self, item: T) {
+        self.push_with(|| item);
+    }
+
+    /// Offers an item built only if the reservoir keeps it (the same draws as [`Reservoir::push`]),
+    /// so an expensive item costs nothing once the reservoir mostly refuses.
+    pub fn push_with(&mut self, make: impl FnOnce() -> T) {
         let seen_before = self.seen;
         self.seen += 1;
         if self.items.len() < self.capacity {
-            self.items.push(item);
+            self.items.push(make());
         } else {
             let j = self.rng.below(seen_before + 1);
             if j < self.capacity as u64 {
-                self.items[j as usize] = item;
+                self.items[j as usize] = make();
             }
         }
     }
