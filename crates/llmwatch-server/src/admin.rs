@@ -1,14 +1,16 @@
 //! The admin listener: what Prometheus scrapes, and liveness/readiness probes. Never exposed on
 //! the ingest listeners apps can reach.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 
+use axum::Json;
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use tokio::net::TcpListener;
 
 use crate::Shared;
@@ -23,6 +25,11 @@ pub(crate) async fn serve(
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
+        .route(
+            "/api/v1/drift/baselines",
+            get(list_baselines).delete(reset_baselines),
+        )
+        .route("/api/v1/drift/baselines/pin", post(pin_baselines))
         .with_state(shared);
     axum::serve(listener, router)
         .with_graceful_shutdown(stop)
@@ -45,4 +52,39 @@ async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response()
     }
+}
+
+/// Label filters from the query string (`?gen_ai_request_model=gpt-4o&service_name=checkout`):
+/// a baseline matches when it has every given label value; no filter matches all.
+type Filter = Query<BTreeMap<String, String>>;
+
+fn filter(query: Filter) -> Vec<(String, String)> {
+    query.0.into_iter().collect()
+}
+
+/// `GET /api/v1/drift/baselines`: every monitored key with its reference.
+async fn list_baselines(State(shared): State<Arc<Shared>>) -> Response {
+    Json(serde_json::json!({ "baselines": shared.processor.drift().baselines() })).into_response()
+}
+
+/// `POST /api/v1/drift/baselines/pin`: the current window becomes the reference of matching keys.
+async fn pin_baselines(State(shared): State<Arc<Shared>>, query: Filter) -> Response {
+    let pinned = shared
+        .processor
+        .drift()
+        .pin(&filter(query), Some(now_seconds()));
+    Json(serde_json::json!({ "pinned": pinned })).into_response()
+}
+
+/// `DELETE /api/v1/drift/baselines`: matching keys' references are cleared (a first-N reference
+/// collects afresh; a pinned one waits for the next pin).
+async fn reset_baselines(State(shared): State<Arc<Shared>>, query: Filter) -> Response {
+    let reset = shared.processor.drift().reset(&filter(query));
+    Json(serde_json::json!({ "reset": reset })).into_response()
+}
+
+fn now_seconds() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }

@@ -157,7 +157,9 @@ pub fn to_json(families: &[FamilySnapshot]) -> serde_json::Value {
 mod tests {
     use super::*;
     use crate::body::{Format, decode_message};
-    use llmwatch_core::catalog::{self, DRIFT_KEY_LABELS, GENAI_LABELS, LabelPrefix, OVERFLOW_LABEL};
+    use llmwatch_core::catalog::{
+        self, DRIFT_KEY_LABELS, GENAI_LABELS, LabelPrefix, OVERFLOW_LABEL,
+    };
     use llmwatch_core::{Processor, ProcessorConfig, Transport};
     use llmwatch_semconv::Dimension;
     use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -218,8 +220,14 @@ mod tests {
                     vec![OVERFLOW_LABEL]
                 } else {
                     match def.prefix {
-                        LabelPrefix::GenAi => GENAI_LABELS.iter().copied().chain(["feature"]).collect(),
-                        LabelPrefix::DriftKey => DRIFT_KEY_LABELS.iter().copied().chain(["feature"]).collect(),
+                        LabelPrefix::GenAi => {
+                            GENAI_LABELS.iter().copied().chain(["feature"]).collect()
+                        }
+                        LabelPrefix::DriftKey => DRIFT_KEY_LABELS
+                            .iter()
+                            .copied()
+                            .chain(["feature"])
+                            .collect(),
                         LabelPrefix::None => Vec::new(),
                     }
                 };

@@ -6,9 +6,11 @@
 
 mod admin;
 pub mod body;
+mod drift;
 pub mod exposition;
 mod grpc;
 mod http;
+pub mod persist;
 mod signal;
 
 use std::future::Future;
@@ -37,6 +39,12 @@ pub struct ServerConfig {
     pub body_read_timeout: Duration,
     /// Label sets idle this long are dropped; zero keeps them forever.
     pub series_idle_timeout: Duration,
+    /// How often drift is evaluated.
+    pub drift_interval: Duration,
+    /// Where drift baselines and chart state persist (`None`: not kept across restarts).
+    pub drift_state_file: Option<std::path::PathBuf>,
+    /// How often that state is written (also at shutdown).
+    pub drift_state_interval: Duration,
 }
 
 impl Default for ServerConfig {
@@ -50,6 +58,9 @@ impl Default for ServerConfig {
             retry_after: Duration::from_secs(1),
             body_read_timeout: Duration::from_secs(10),
             series_idle_timeout: Duration::from_secs(3600),
+            drift_interval: Duration::from_secs(60),
+            drift_state_file: None,
+            drift_state_interval: Duration::from_secs(300),
         }
     }
 }
@@ -95,6 +106,9 @@ async fn bind(what: &str, addr: SocketAddr) -> std::io::Result<TcpListener> {
 impl Server {
     /// Binds all three listeners; an address in use is an error that names it.
     pub async fn bind(config: ServerConfig, processor: Arc<Processor>) -> std::io::Result<Server> {
+        if let Some(path) = &config.drift_state_file {
+            drift::restore(&processor, path);
+        }
         let grpc = bind("OTLP/gRPC", config.otlp_grpc).await?;
         let http = bind("OTLP/HTTP", config.otlp_http).await?;
         let metrics = bind("metrics", config.metrics).await?;
@@ -144,7 +158,11 @@ impl Server {
             self.shared.clone(),
             stopped(stop_rx.clone()),
         ));
-        let expiry = tokio::spawn(expire_idle_series(self.shared.clone(), stopped(stop_rx)));
+        let expiry = tokio::spawn(expire_idle_series(
+            self.shared.clone(),
+            stopped(stop_rx.clone()),
+        ));
+        let drift = tokio::spawn(drift::run(self.shared.clone(), stopped(stop_rx)));
         self.shared.ready.store(true, Ordering::Release);
         tracing::info!("llmwatch is ready");
 
@@ -156,6 +174,8 @@ impl Server {
             task.await.map_err(std::io::Error::other)??;
         }
         expiry.abort();
+        // The drift task evaluates and writes its state one last time as it stops.
+        drift.await.map_err(std::io::Error::other)?;
         Ok(())
     }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use std::sync::Arc;
 
 use llmwatch_core::catalog::{CATALOG, GENAI_LABELS, OVERFLOW_LABEL};
+use llmwatch_core::drift::{DriftConfig, ReferenceMode, SpcConfig};
 use llmwatch_core::spend::{BudgetConfig, BudgetScope, SpendConfig, TopSpendersConfig, Window};
 use llmwatch_core::{PricingConfig, ProcessorConfig};
 use llmwatch_pricing::{Catalog, Format, builtin_entries, parse_catalog};
@@ -28,6 +29,7 @@ pub struct Config {
     pub pricing: PricingSection,
     pub budgets: Vec<BudgetSection>,
     pub top_spenders: TopSpendersSection,
+    pub drift: DriftSection,
     /// The directory relative paths in the file are resolved against (the file's own).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -117,6 +119,187 @@ impl Default for TopSpendersSection {
     }
 }
 
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DriftSection {
+    pub enabled: bool,
+    /// How often drift is evaluated.
+    #[serde(deserialize_with = "duration")]
+    pub interval: Duration,
+    /// The sliding current window.
+    #[serde(deserialize_with = "duration")]
+    pub current_window: Duration,
+    /// Buckets the current window slides by.
+    pub buckets: usize,
+    /// `first_n`, `pinned` or `trailing`.
+    pub reference: String,
+    /// With `first_n`: the first calls of each key that form its reference.
+    pub reference_size: usize,
+    /// With `trailing`: how far back the reference window is (e.g. "1d", "7d").
+    #[serde(deserialize_with = "duration")]
+    pub trailing_offset: Duration,
+    pub min_samples: usize,
+    pub consecutive: u32,
+    pub max_keys: usize,
+    pub sample_capacity: usize,
+    pub text_capacity: usize,
+    pub psi_threshold: f64,
+    pub js_threshold: f64,
+    pub p_value_threshold: f64,
+    pub mmd_p_value_threshold: f64,
+    pub mmd_permutations: usize,
+    /// How often baselines and chart state are written to the data directory.
+    #[serde(deserialize_with = "duration")]
+    pub state_interval: Duration,
+    pub spc: SpcSection,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpcSection {
+    pub lambda: f64,
+    #[serde(rename = "L")]
+    pub l: f64,
+    pub warmup_intervals: usize,
+    pub min_per_interval: u64,
+}
+
+impl Default for DriftSection {
+    fn default() -> Self {
+        let core = DriftConfig::default();
+        let server = ServerConfig::default();
+        DriftSection {
+            enabled: core.enabled,
+            interval: server.drift_interval,
+            current_window: Duration::from_secs(core.current_window),
+            buckets: core.buckets,
+            reference: "first_n".to_owned(),
+            reference_size: match core.reference {
+                ReferenceMode::FirstN(n) => n,
+                _ => 1_000,
+            },
+            trailing_offset: Duration::from_secs(86_400),
+            min_samples: core.min_samples,
+            consecutive: core.consecutive,
+            max_keys: core.max_keys,
+            sample_capacity: core.sample_capacity,
+            text_capacity: core.text_capacity,
+            psi_threshold: core.psi_threshold,
+            js_threshold: core.js_threshold,
+            p_value_threshold: core.p_value_threshold,
+            mmd_p_value_threshold: core.mmd_p_value_threshold,
+            mmd_permutations: core.mmd_permutations,
+            state_interval: server.drift_state_interval,
+            spc: SpcSection::default(),
+        }
+    }
+}
+
+impl Default for SpcSection {
+    fn default() -> Self {
+        let core = SpcConfig::default();
+        SpcSection {
+            lambda: core.lambda,
+            l: core.l,
+            warmup_intervals: core.warmup_intervals,
+            min_per_interval: core.min_per_interval,
+        }
+    }
+}
+
+impl DriftSection {
+    fn validate(&self) -> Result<(), (String, String)> {
+        let key = |field: &str| format!("drift.{field}");
+        let reference = ["first_n", "pinned", "trailing"];
+        if !reference.contains(&self.reference.as_str()) {
+            return Err((
+                key("reference"),
+                format!(
+                    "expected first_n, pinned or trailing, got {:?}",
+                    self.reference
+                ),
+            ));
+        }
+        let at_least = |field: &str, value: usize, minimum: usize| {
+            (value >= minimum).then_some(()).ok_or((
+                key(field),
+                format!("expected at least {minimum}, got {value}"),
+            ))
+        };
+        at_least("buckets", self.buckets, 1)?;
+        at_least("reference_size", self.reference_size, 2)?;
+        at_least("min_samples", self.min_samples, 2)?;
+        at_least("consecutive", self.consecutive as usize, 1)?;
+        at_least("sample_capacity", self.sample_capacity, 1)?;
+        at_least("text_capacity", self.text_capacity, 1)?;
+        at_least("mmd_permutations", self.mmd_permutations, 1)?;
+        at_least("spc.warmup_intervals", self.spc.warmup_intervals, 2)?;
+        if self.current_window.as_secs() < self.buckets as u64 {
+            return Err((
+                key("current_window"),
+                format!(
+                    "expected at least one second per bucket ({} buckets)",
+                    self.buckets
+                ),
+            ));
+        }
+        let fraction = |field: &str, value: f64| {
+            (value.is_finite() && value > 0.0 && value <= 1.0)
+                .then_some(())
+                .ok_or((
+                    key(field),
+                    format!("expected a number in (0, 1], got {value}"),
+                ))
+        };
+        fraction("js_threshold", self.js_threshold)?;
+        fraction("p_value_threshold", self.p_value_threshold)?;
+        fraction("mmd_p_value_threshold", self.mmd_p_value_threshold)?;
+        fraction("spc.lambda", self.spc.lambda)?;
+        if !(self.psi_threshold.is_finite() && self.psi_threshold > 0.0) {
+            return Err((
+                key("psi_threshold"),
+                format!("expected a positive number, got {}", self.psi_threshold),
+            ));
+        }
+        if !(self.spc.l.is_finite() && self.spc.l > 0.0) {
+            return Err((
+                key("spc.L"),
+                format!("expected a positive number, got {}", self.spc.l),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn core(&self) -> DriftConfig {
+        DriftConfig {
+            enabled: self.enabled,
+            current_window: self.current_window.as_secs(),
+            buckets: self.buckets,
+            reference: match self.reference.as_str() {
+                "pinned" => ReferenceMode::Pinned,
+                "trailing" => ReferenceMode::Trailing(self.trailing_offset.as_secs()),
+                _ => ReferenceMode::FirstN(self.reference_size),
+            },
+            sample_capacity: self.sample_capacity,
+            text_capacity: self.text_capacity,
+            min_samples: self.min_samples,
+            consecutive: self.consecutive,
+            max_keys: self.max_keys,
+            psi_threshold: self.psi_threshold,
+            js_threshold: self.js_threshold,
+            p_value_threshold: self.p_value_threshold,
+            mmd_p_value_threshold: self.mmd_p_value_threshold,
+            mmd_permutations: self.mmd_permutations,
+            spc: SpcConfig {
+                lambda: self.spc.lambda,
+                l: self.spc.l,
+                warmup_intervals: self.spc.warmup_intervals,
+                min_per_interval: self.spc.min_per_interval,
+            },
+        }
+    }
+}
+
 /// Parses a window: a UTC calendar unit or a duration.
 pub fn parse_window(text: &str) -> Result<Window, String> {
     match text.trim() {
@@ -171,6 +354,7 @@ impl Default for Config {
             pricing: PricingSection::default(),
             budgets: Vec::new(),
             top_spenders: TopSpendersSection::default(),
+            drift: DriftSection::default(),
             base_dir: PathBuf::new(),
         }
     }
@@ -347,7 +531,8 @@ impl Config {
                 seen_attributes.push(attribute);
             }
         }
-        self.validate_cost()
+        self.validate_cost()?;
+        self.drift.validate()
     }
 
     fn validate_cost(&self) -> Result<(), (String, String)> {
@@ -488,6 +673,7 @@ impl Config {
         Ok(ProcessorConfig {
             pricing,
             spend,
+            drift: self.drift.core(),
             dimensions: self
                 .dimensions
                 .iter()
@@ -510,6 +696,9 @@ impl Config {
             retry_after: self.server.retry_after,
             body_read_timeout: self.server.body_read_timeout,
             series_idle_timeout: self.limits.series_idle_timeout,
+            drift_interval: self.drift.interval,
+            drift_state_file: Some(self.data_dir.join("drift-state.json")),
+            drift_state_interval: self.drift.state_interval,
         }
     }
 }

@@ -1,7 +1,6 @@
 //! The llmwatch binary's pieces: configuration, the `serve`, `replay` and `simulate` commands.
 
 pub mod config;
-pub mod persist;
 pub mod pricing;
 pub mod replay;
 pub mod serve;

@@ -38,7 +38,7 @@ fn spender_salt(data_dir: &std::path::Path) -> anyhow::Result<String> {
             let salt: String = (0..32)
                 .map(|_| format!("{:02x}", rand::random::<u8>()))
                 .collect();
-            crate::persist::write_atomically(&path, salt.as_bytes())
+            llmwatch_server::persist::write_atomically(&path, salt.as_bytes())
                 .with_context(|| format!("cannot write {}", path.display()))?;
             Ok(salt)
         }
