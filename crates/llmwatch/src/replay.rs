@@ -43,9 +43,13 @@ pub fn run(
             .map(|s| s.trim().to_owned());
     }
     let processor = Processor::new(&config.processor_config()?)?;
-    for file in files(paths)? {
-        ingest_file(&processor, &file, signal).with_context(|| format!("{}", file.display()))?;
-    }
+    for_each_request(paths, signal, |path, request| {
+        let report = match request {
+            OtlpRequest::Traces(request) => processor.ingest_traces(request, Transport::File),
+            OtlpRequest::Logs(request) => processor.ingest_logs(request, Transport::File),
+        };
+        warn_rejections(path, &report);
+    })?;
     // Windows (budgets, top spenders) end at the newest call replayed, not at today.
     let snapshot = processor.snapshot_at(None);
     Ok(match format {
@@ -76,7 +80,32 @@ fn files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-fn ingest_file(processor: &Processor, path: &Path, hint: Option<SignalHint>) -> anyhow::Result<()> {
+/// One export request read from a file.
+#[derive(Debug)]
+pub enum OtlpRequest {
+    Traces(ExportTraceServiceRequest),
+    Logs(ExportLogsServiceRequest),
+}
+
+/// Reads every file named (folders: every file under them, in name order) as `replay` does, and
+/// calls `callback` with each export request and the file it came from, in file order. An
+/// unreadable or invalid file is an error naming it.
+pub fn for_each_request(
+    paths: &[PathBuf],
+    hint: Option<SignalHint>,
+    mut callback: impl FnMut(&Path, &OtlpRequest),
+) -> anyhow::Result<()> {
+    for file in files(paths)? {
+        read_file(&file, hint, &mut callback).with_context(|| format!("{}", file.display()))?;
+    }
+    Ok(())
+}
+
+fn read_file(
+    path: &Path,
+    hint: Option<SignalHint>,
+    callback: &mut impl FnMut(&Path, &OtlpRequest),
+) -> anyhow::Result<()> {
     let bytes = std::fs::read(path).context("cannot read")?;
     let looks_like_json = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
     if looks_like_json {
@@ -94,17 +123,18 @@ fn ingest_file(processor: &Processor, path: &Path, hint: Option<SignalHint>) -> 
         };
         for mut document in documents {
             normalize_otlp_json(&mut document);
-            if document.get("resourceSpans").is_some() {
-                let request: ExportTraceServiceRequest =
-                    serde_json::from_value(document).context("invalid OTLP/JSON traces")?;
-                warn_rejections(path, &processor.ingest_traces(&request, Transport::File));
+            let request = if document.get("resourceSpans").is_some() {
+                OtlpRequest::Traces(
+                    serde_json::from_value(document).context("invalid OTLP/JSON traces")?,
+                )
             } else if document.get("resourceLogs").is_some() {
-                let request: ExportLogsServiceRequest =
-                    serde_json::from_value(document).context("invalid OTLP/JSON logs")?;
-                warn_rejections(path, &processor.ingest_logs(&request, Transport::File));
+                OtlpRequest::Logs(
+                    serde_json::from_value(document).context("invalid OTLP/JSON logs")?,
+                )
             } else {
                 bail!("JSON document has neither resourceSpans nor resourceLogs");
-            }
+            };
+            callback(path, &request);
         }
         return Ok(());
     }
@@ -121,21 +151,18 @@ fn ingest_file(processor: &Processor, path: &Path, hint: Option<SignalHint>) -> 
             None
         }
     });
-    match signal {
-        Some(SignalHint::Traces) => {
-            let request =
-                ExportTraceServiceRequest::decode(&bytes[..]).context("invalid protobuf traces")?;
-            warn_rejections(path, &processor.ingest_traces(&request, Transport::File));
-        }
-        Some(SignalHint::Logs) => {
-            let request =
-                ExportLogsServiceRequest::decode(&bytes[..]).context("invalid protobuf logs")?;
-            warn_rejections(path, &processor.ingest_logs(&request, Transport::File));
-        }
+    let request = match signal {
+        Some(SignalHint::Traces) => OtlpRequest::Traces(
+            ExportTraceServiceRequest::decode(&bytes[..]).context("invalid protobuf traces")?,
+        ),
+        Some(SignalHint::Logs) => OtlpRequest::Logs(
+            ExportLogsServiceRequest::decode(&bytes[..]).context("invalid protobuf logs")?,
+        ),
         None => {
             bail!("protobuf file name says neither `traces` nor `logs`; pass --signal traces|logs")
         }
-    }
+    };
+    callback(path, &request);
     Ok(())
 }
 
