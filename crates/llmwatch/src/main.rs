@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use llmwatch::config::Config;
+use llmwatch::drift_cli::{self, Chart, DriftTest, Settings};
 use llmwatch::pricing::{self, PricingArgs};
 use llmwatch::replay::{self, OutputFormat, SignalHint};
 use llmwatch::{serve, simulate};
@@ -52,6 +53,43 @@ enum Command {
         /// Files, or folders whose every file is read.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+    },
+    /// Compare a reference and a current sample with one drift test (as scipy computes it).
+    ///
+    /// A sample file is a JSON array of numbers, of strings (categories) or of number arrays
+    /// (vectors), or one value per line.
+    Drift {
+        /// ks, chi2, chisquare, psi, js, wasserstein, energy, anderson, cvm or mmd.
+        #[arg(long, value_enum)]
+        test: DriftTest,
+        /// The reference sample file.
+        #[arg(long, value_name = "FILE")]
+        reference: PathBuf,
+        /// The current sample file.
+        #[arg(long, value_name = "FILE")]
+        current: PathBuf,
+        /// A test setting (repeatable), e.g. `alternative=less`, `method=asymp`,
+        /// `correction=false`, `sigma=1.5`, `permutations=500`, `seed=7`.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Print one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Chart a series with an EWMA or CUSUM control chart and report its alarms.
+    Spc {
+        /// ewma or cusum.
+        #[arg(long, value_enum)]
+        chart: Chart,
+        /// A chart setting (repeatable): `mean`, `sigma`, `warmup`, `reset`, and `lambda`, `L`
+        /// (EWMA) or `k`, `h` (CUSUM).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Print one JSON object (with every charted point).
+        #[arg(long)]
+        json: bool,
+        /// The series: a JSON array of numbers or one number per line.
+        file: PathBuf,
     },
     /// Send realistic GenAI traffic with the OpenTelemetry OTLP exporter, for demos and load tests.
     Simulate(simulate::SimulateArgs),
@@ -158,6 +196,32 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{output}");
             Ok(())
         }
+        Command::Drift {
+            test,
+            reference,
+            current,
+            set,
+            json,
+        } => {
+            let settings = Settings::parse(&set)?;
+            let reference = drift_cli::read_sample(&reference)?;
+            let current = drift_cli::read_sample(&current)?;
+            let result = drift_cli::drift(test, settings, &reference, &current)?;
+            print_result(&result, json);
+            Ok(())
+        }
+        Command::Spc {
+            chart,
+            set,
+            json,
+            file,
+        } => {
+            let settings = Settings::parse(&set)?;
+            let values = drift_cli::read_sample(&file)?;
+            let result = drift_cli::spc(chart, settings, &values)?;
+            print_result(&result, json);
+            Ok(())
+        }
         Command::Simulate(args) => runtime()?.block_on(simulate::run(args)),
         Command::Pricing {
             command:
@@ -191,6 +255,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}: ok", file.display());
             Ok(())
         }
+    }
+}
+
+fn print_result(result: &serde_json::Value, json: bool) {
+    if json {
+        println!("{result}");
+    } else {
+        print!("{}", drift_cli::human(result));
     }
 }
 
