@@ -1,9 +1,10 @@
-//! The llmwatch binary's pieces: configuration, the `serve`, `replay`, `simulate`, `drift` and `spc`
-//! commands.
+//! The llmwatch binary's pieces: configuration, the `serve`, `replay`, `simulate`, `drift`, `spc` and
+//! `report` commands.
 
 pub mod config;
 pub mod drift_cli;
 pub mod pricing;
 pub mod replay;
+pub mod report;
 pub mod serve;
 pub mod simulate;

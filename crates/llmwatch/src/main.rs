@@ -7,6 +7,7 @@ use llmwatch::config::Config;
 use llmwatch::drift_cli::{self, Chart, DriftTest, Settings};
 use llmwatch::pricing::{self, PricingArgs};
 use llmwatch::replay::{self, OutputFormat, SignalHint};
+use llmwatch::report::{self, Rules};
 use llmwatch::{serve, simulate};
 
 /// Watch LLM applications in production: OTLP GenAI telemetry in, Prometheus metrics out.
@@ -90,6 +91,29 @@ enum Command {
         json: bool,
         /// The series: a JSON array of numbers or one number per line.
         file: PathBuf,
+    },
+    /// Compare two sets of OTLP files (read as `replay` reads them): which signals moved, per
+    /// (service, provider, request model).
+    Report {
+        /// Reference files or folders.
+        #[arg(long, value_name = "PATH", num_args = 1.., required = true)]
+        reference: Vec<PathBuf>,
+        /// Current files or folders.
+        #[arg(long, value_name = "PATH", num_args = 1.., required = true)]
+        current: Vec<PathBuf>,
+        /// Print JSON instead of Markdown.
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Signal of protobuf files whose name says neither `traces` nor `logs`.
+        #[arg(long, value_enum)]
+        signal: Option<SignalHint>,
+        /// A rule threshold (repeatable): `psi=0.2`, `js=0.1`, `alpha=0.01`, `min_count=30`.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        #[command(flatten)]
+        pricing: PricingArgs,
     },
     /// Send realistic GenAI traffic with the OpenTelemetry OTLP exporter, for demos and load tests.
     Simulate(simulate::SimulateArgs),
@@ -220,6 +244,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let values = drift_cli::read_sample(&file)?;
             let result = drift_cli::spc(chart, settings, &values)?;
             print_result(&result, json);
+            Ok(())
+        }
+        Command::Report {
+            reference,
+            current,
+            json,
+            config,
+            signal,
+            set,
+            pricing,
+        } => {
+            let rules = Rules::from_settings(Settings::parse(&set)?)?;
+            let mut config = load_config(config.as_ref())?;
+            pricing.apply(&mut config)?;
+            print!(
+                "{}",
+                report::run(&config, &reference, &current, signal, rules, json)?
+            );
             Ok(())
         }
         Command::Simulate(args) => runtime()?.block_on(simulate::run(args)),
