@@ -536,6 +536,8 @@ async fn simulate_round_trip(protocol: Protocol, transport: &str) {
         seed: SEED,
         protocol,
         scenario: ScenarioName::Normal,
+        change_after: None,
+        time_scale: 1.0,
     };
     let started = SystemTime::now();
     let summary = simulate::send(&args).await.expect("simulate");

@@ -218,16 +218,14 @@ impl DriftMonitors {
             self.unmonitored_calls.fetch_add(1, Relaxed);
             return;
         };
-        // Rendering content is the costly part: the response once (its length is a signal),
-        // the prompt only if a reservoir keeps it.
-        let response_text = call.content.output.map(|c| truncated(c.to_text()));
-        let response_length = response_text.as_ref().map(|text| text.chars().count());
+        // Rendering captured content is the costly part: it happens only when a reservoir keeps
+        // the text or its length (ever rarer as a bucket fills), and at most once per call.
         let texts = [
             call.content.input.map(Text::Lazy),
-            response_text.map(Text::Ready),
+            call.content.output.map(Text::Lazy),
         ];
         let mut state = key.state.lock();
-        state.add(&self.config, call, price, t, response_length, texts);
+        state.add(&self.config, call, price, t, texts);
     }
 
     /// Adds an evaluation score to its (service, evaluation name) chart's interval.
@@ -692,8 +690,7 @@ impl KeyState {
         call: &LlmCall<'_>,
         price: &CallPrice,
         t: i64,
-        response_length: Option<usize>,
-        texts: [Option<Text<'_>>; 2],
+        mut texts: [Option<Text<'_>>; 2],
     ) {
         let first_n = Self::reference_size(config);
         let filling = matches!(config.reference, ReferenceMode::FirstN(_))
@@ -702,10 +699,20 @@ impl KeyState {
             self.reference_calls += 1;
         }
         for (signal, state) in NumericSignal::ALL.iter().zip(&mut self.numeric) {
-            if let Some(value) = signal
-                .value(call, price, response_length)
-                .filter(|v| v.is_finite())
-            {
+            if *signal == NumericSignal::ResponseLength {
+                let Some(response) = texts[1].as_mut() else {
+                    continue;
+                };
+                let length = |text: &mut Text<'_>| text.render().chars().count() as f64;
+                if let Some(bucket) = state.current.at(t, Reservoir::clear) {
+                    bucket.push_with(|| length(response));
+                }
+                if filling {
+                    state.reference.push(length(response));
+                }
+                continue;
+            }
+            if let Some(value) = signal.value(call, price, None).filter(|v| v.is_finite()) {
                 if let Some(bucket) = state.current.at(t, Reservoir::clear) {
                     bucket.push(value);
                 }
@@ -750,9 +757,8 @@ impl KeyState {
                 }
             });
         }
-        for (state, text) in self.texts.iter_mut().zip(texts) {
+        for (state, text) in self.texts.iter_mut().zip(&mut texts) {
             let Some(text) = text else { continue };
-            let mut text = text;
             if filling && state.reference.len() < config.text_capacity * config.buckets {
                 state.reference.push(text.render().to_owned());
             }
