@@ -422,3 +422,94 @@ fn baselines_persist_and_can_be_pinned_and_reset() {
         0
     );
 }
+
+/// Embedding spans that carry their vectors (OpenInference) are compared as they are.
+#[test]
+fn carried_embedding_vectors_drift_when_their_direction_moves() {
+    let p = processor(config());
+    let mut noise = Noise(17);
+    let embedding_spans = |noise: &mut Noise, n: usize, from: i64, axis: usize, first_id: u64| {
+        let spans = (0..n)
+            .map(|i| {
+                let mut vector = vec![0.0; 8];
+                for (d, component) in vector.iter_mut().enumerate() {
+                    *component = noise.normal(if d == axis { 1.0 } else { 0.0 }, 0.2);
+                }
+                let values = vector
+                    .into_iter()
+                    .map(|x| AnyValue {
+                        value: Some(Value::DoubleValue(x)),
+                    })
+                    .collect();
+                let end = (from + (i as i64 * HOUR) / n as i64) as u64 * 1_000_000_000;
+                Span {
+                    trace_id: vec![4; 16],
+                    span_id: (first_id + i as u64 + 1).to_be_bytes().to_vec(),
+                    start_time_unix_nano: end - 100_000_000,
+                    end_time_unix_nano: end,
+                    attributes: vec![
+                        kv(
+                            "openinference.span.kind",
+                            Value::StringValue("EMBEDDING".into()),
+                        ),
+                        kv(
+                            "embedding.model_name",
+                            Value::StringValue("text-embedding-3-small".into()),
+                        ),
+                        kv(
+                            "embedding.embeddings.0.embedding.vector",
+                            Value::ArrayValue(opentelemetry_proto::tonic::common::v1::ArrayValue {
+                                values,
+                            }),
+                        ),
+                    ],
+                    ..Default::default()
+                }
+            })
+            .collect();
+        ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    spans,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }
+    };
+    p.ingest_traces(&embedding_spans(&mut noise, 600, T0, 0, 0), Transport::Grpc);
+    p.ingest_traces(
+        &embedding_spans(&mut noise, 600, T0 + 2 * HOUR, 1, 10_000),
+        Transport::Grpc,
+    );
+    for _ in 0..3 {
+        p.drift().evaluate(None);
+    }
+    let f = p.snapshot_at(None);
+    let signal = ("signal", "embedding_vector");
+    assert_eq!(gauge(&f, names::DRIFT_DETECTED, &[signal]), Some(1.0));
+    let p_value = gauge(&f, names::DRIFT_P_VALUE, &[signal, ("test", "mmd")]).unwrap();
+    assert!(p_value < 0.02, "{p_value}");
+    // 96 texts of the first 600 calls (8 per bucket × 12), 96 in the current window.
+    assert_eq!(
+        gauge(
+            &f,
+            names::DRIFT_WINDOW_SAMPLES,
+            &[signal, ("window", "reference")]
+        ),
+        Some(96.0)
+    );
+    assert_eq!(
+        gauge(
+            &f,
+            names::DRIFT_WINDOW_SAMPLES,
+            &[signal, ("window", "current")]
+        ),
+        Some(96.0)
+    );
+    // Token counts did not move.
+    assert_eq!(
+        gauge(&f, names::DRIFT_DETECTED, &[("signal", "input_tokens")]),
+        None
+    );
+}

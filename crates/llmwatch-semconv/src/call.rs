@@ -51,7 +51,26 @@ pub struct LlmCall<'a> {
     pub reported_cost_usd: Option<f64>,
     pub dimensions: DimensionValues<'a>,
     pub content: CapturedContent<'a>,
+    /// An embedding vector the span carries (OpenInference embedding spans), used as it is.
+    pub embedding_vector: Option<&'a opentelemetry_proto::tonic::common::v1::AnyValue>,
     pub sampling: Sampling,
+}
+
+impl LlmCall<'_> {
+    /// The carried embedding vector as numbers, when every component is a finite number.
+    pub fn embedding(&self) -> Option<Vec<f64>> {
+        use opentelemetry_proto::tonic::common::v1::any_value::Value;
+        match &self.embedding_vector?.value {
+            Some(Value::ArrayValue(array)) if !array.values.is_empty() => {
+                array.values.iter().map(crate::value::as_f64).collect()
+            }
+            // Some SDKs write the vector as a JSON string.
+            Some(Value::StringValue(json)) => serde_json::from_str::<Vec<f64>>(json)
+                .ok()
+                .filter(|v| !v.is_empty() && v.iter().all(|x| x.is_finite())),
+            _ => None,
+        }
+    }
 }
 
 impl LlmCall<'_> {

@@ -74,6 +74,7 @@ pub const ATTRIBUTE_TABLE: &[(&str, Field)] = &[
     // Models.
     ("gen_ai.request.model", Field::RequestModel),
     ("llm.request.model_name", Field::RequestModel),
+    ("embedding.model_name", Field::RequestModel),
     ("gen_ai.response.model", Field::ResponseModel),
     ("llm.response.model_name", Field::ResponseModel),
     ("llm.model_name", Field::ResponseModel),

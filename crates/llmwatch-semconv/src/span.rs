@@ -53,10 +53,12 @@ impl<'a> Slots<'a> {
 
 /// Flattened indexed attributes seen on the span (OpenLLMetry ≤0.54, OpenInference).
 #[derive(Default)]
-struct Flattened {
+struct Flattened<'a> {
     finish_reasons: FinishReasonCounts,
     input: Option<&'static str>,
     output: Option<&'static str>,
+    /// The first embedding vector an OpenInference embedding span carries.
+    embedding_vector: Option<&'a AnyValue>,
 }
 
 /// OpenInference's JSON `llm.invocation_parameters`: the request kwargs.
@@ -204,6 +206,7 @@ impl Normalizer {
             reported_cost_usd: reported_cost(&slots),
             dimensions,
             content: captured_content(&slots, &flattened, span),
+            embedding_vector: flattened.embedding_vector,
             sampling: if span.trace_state.is_empty() {
                 Sampling::default()
             } else {
@@ -213,9 +216,13 @@ impl Normalizer {
     }
 }
 
-impl Flattened {
-    fn observe(&mut self, key: &str, value: &AnyValue) {
-        if let Some(rest) = key.strip_prefix("gen_ai.completion.") {
+impl<'a> Flattened<'a> {
+    fn observe(&mut self, key: &str, value: &'a AnyValue) {
+        if key.starts_with("embedding.embeddings.") && key.ends_with(".embedding.vector") {
+            if self.embedding_vector.is_none() {
+                self.embedding_vector = Some(value);
+            }
+        } else if let Some(rest) = key.strip_prefix("gen_ai.completion.") {
             if rest.ends_with(".finish_reason") {
                 if let Some(reason) = as_str(value) {
                     self.finish_reasons.add(FinishReason::parse(reason));

@@ -2155,3 +2155,46 @@ fn choice_and_message_events_carry_finish_reasons_and_content() {
             .is_none()
     );
 }
+
+#[test]
+fn openinference_embedding_span_carries_its_vector() {
+    // `CreateEmbeddings`: the model in `embedding.model_name`, each input's vector flattened.
+    let span = SpanBuilder::new("CreateEmbeddings", SpanKind::Internal)
+        .attr("openinference.span.kind", s("EMBEDDING"))
+        .attr("embedding.model_name", s("text-embedding-3-small"))
+        .attr("llm.token_count.prompt", i(8))
+        .attr("embedding.embeddings.0.embedding.text", s("hello"))
+        .attr(
+            "embedding.embeddings.0.embedding.vector",
+            array(vec![f(0.25), f(-0.5), f(0.75)]),
+        )
+        .attr(
+            "embedding.embeddings.1.embedding.vector",
+            array(vec![f(1.0), f(0.0), f(0.0)]),
+        )
+        .build();
+    let call = call(&plain(), None, &span);
+    assert_eq!(call.operation, "embeddings");
+    assert_eq!(call.request_model, "text-embedding-3-small");
+    assert_eq!(call.usage.input, Some(8));
+    assert_eq!(call.embedding(), Some(vec![0.25, -0.5, 0.75]));
+
+    // Written as a JSON string by some SDKs; a non-number component gives no vector.
+    let json = SpanBuilder::new("CreateEmbeddings", SpanKind::Internal)
+        .attr("openinference.span.kind", s("EMBEDDING"))
+        .attr("embedding.embeddings.0.embedding.vector", s("[0.5, 0.5]"))
+        .build();
+    assert_eq!(call_of(&json).embedding(), Some(vec![0.5, 0.5]));
+    let broken = SpanBuilder::new("CreateEmbeddings", SpanKind::Internal)
+        .attr("openinference.span.kind", s("EMBEDDING"))
+        .attr(
+            "embedding.embeddings.0.embedding.vector",
+            array(vec![f(0.5), s("x")]),
+        )
+        .build();
+    assert_eq!(call_of(&broken).embedding(), None);
+}
+
+fn call_of(span: &opentelemetry_proto::tonic::trace::v1::Span) -> llmwatch_semconv::LlmCall<'_> {
+    call(&plain(), None, span)
+}

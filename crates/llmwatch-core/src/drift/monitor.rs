@@ -38,7 +38,9 @@ const MAX_SCORE_CHARTS: usize = 64;
 const MAX_TEXT_CHARS: usize = 2_000;
 
 /// Text signals, embedded at evaluation time.
-const TEXT_SIGNALS: [&str; 2] = ["prompt_embedding", "response_embedding"];
+/// Embedding signals: prompts and responses embedded at evaluation time, and vectors that
+/// embedding spans already carry (OpenInference), used as they are.
+const TEXT_SIGNALS: [&str; 3] = ["prompt_embedding", "response_embedding", "embedding_vector"];
 /// Ratio charts per key, in this order.
 const RATIO_CHARTS: [&str; 3] = ["error_ratio", "length_ratio", "refusal_ratio"];
 /// Categorical signals whose new values are model-change events.
@@ -82,8 +84,8 @@ struct CategoricalState {
 
 #[derive(Debug, Serialize, Deserialize)]
 struct TextState {
-    current: Ring<Reservoir<String>>,
-    reference: Vec<String>,
+    current: Ring<Reservoir<Sample>>,
+    reference: Vec<Sample>,
     #[serde(skip)]
     reference_embeddings: Option<Vec<Vec<f64>>>,
     #[serde(skip)]
@@ -223,6 +225,7 @@ impl DriftMonitors {
         let texts = [
             call.content.input.map(Text::Lazy),
             call.content.output.map(Text::Lazy),
+            call.embedding().map(Text::Vector),
         ];
         let mut state = key.state.lock();
         state.add(&self.config, call, price, t, texts);
@@ -567,18 +570,28 @@ impl DriftMonitors {
 
 /// Captured content, rendered to text at most once and only when needed.
 enum Text<'a> {
+    /// A vector the span carried.
+    Vector(Vec<f64>),
     Lazy(llmwatch_semconv::ContentRef<'a>),
     Ready(String),
 }
 
 impl Text<'_> {
+    /// What the embedding signal keeps of this text or vector.
+    fn sample(&mut self) -> Sample {
+        match self {
+            Text::Vector(vector) => Sample::Vector(vector.clone()),
+            text => Sample::Text(text.render().to_owned()),
+        }
+    }
+
     fn render(&mut self) -> &str {
         if let Text::Lazy(content) = self {
             *self = Text::Ready(truncated(content.to_text()));
         }
         match self {
             Text::Ready(text) => text,
-            Text::Lazy(_) => unreachable!("rendered above"),
+            Text::Lazy(_) | Text::Vector(_) => "",
         }
     }
 }
@@ -591,7 +604,14 @@ fn truncated(mut text: String) -> String {
 }
 
 /// Cached reference embeddings (if any), reference texts and current texts.
-type TextInputs = (Option<Vec<Vec<f64>>>, Vec<String>, Vec<String>);
+type TextInputs = (Option<Vec<Vec<f64>>>, Vec<Sample>, Vec<Sample>);
+
+/// What an embedding signal keeps: text to embed at evaluation, or a vector to use as it is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+enum Sample {
+    Text(String),
+    Vector(Vec<f64>),
+}
 
 /// Samples copied out of a key for one evaluation.
 struct EvaluationInputs {
@@ -690,7 +710,7 @@ impl KeyState {
         call: &LlmCall<'_>,
         price: &CallPrice,
         t: i64,
-        mut texts: [Option<Text<'_>>; 2],
+        mut texts: [Option<Text<'_>>; 3],
     ) {
         let first_n = Self::reference_size(config);
         let filling = matches!(config.reference, ReferenceMode::FirstN(_))
@@ -760,10 +780,10 @@ impl KeyState {
         for (state, text) in self.texts.iter_mut().zip(&mut texts) {
             let Some(text) = text else { continue };
             if filling && state.reference.len() < config.text_capacity * config.buckets {
-                state.reference.push(text.render().to_owned());
+                state.reference.push(text.sample());
             }
             if let Some(bucket) = state.current.at(t, Reservoir::clear) {
-                bucket.push_with(|| text.render().to_owned());
+                bucket.push_with(|| text.sample());
             }
         }
         let interval = &mut self.interval;
@@ -805,7 +825,7 @@ impl KeyState {
             state.current.range(a, b).for_each(|c| merged.merge(c));
             merged
         };
-        let texts_window = |state: &TextState, (a, b): (i64, i64)| -> Vec<String> {
+        let texts_window = |state: &TextState, (a, b): (i64, i64)| -> Vec<Sample> {
             state
                 .current
                 .range(a, b)
@@ -988,10 +1008,13 @@ impl EvaluationInputs {
             .texts
             .into_iter()
             .map(|(cached, reference, current)| {
-                let embed = |texts: &[String]| -> Vec<Vec<f64>> {
-                    texts
+                let embed = |samples: &[Sample]| -> Vec<Vec<f64>> {
+                    samples
                         .iter()
-                        .filter_map(|t| embedder.embed(t).ok())
+                        .filter_map(|sample| match sample {
+                            Sample::Text(text) => embedder.embed(text).ok(),
+                            Sample::Vector(vector) => Some(vector.clone()),
+                        })
                         .collect()
                 };
                 let reference = cached.unwrap_or_else(|| embed(&reference));
