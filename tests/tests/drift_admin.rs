@@ -96,3 +96,64 @@ async fn baselines_are_managed_over_http_and_survive_a_restart() {
     assert_eq!(listed["baselines"][0]["reference_calls"], 0);
     server.stop().await;
 }
+
+/// With `pin_after`, the current windows become the references once the service has run that
+/// long, without anyone calling the admin API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_pin_takes_the_current_window() {
+    let mut config = loopback_config();
+    config.drift_pin_after = Some(std::time::Duration::from_millis(400));
+    let processor = ProcessorConfig {
+        drift: DriftConfig {
+            reference: ReferenceMode::Pinned,
+            ..DriftConfig::default()
+        },
+        ..ProcessorConfig::default()
+    };
+    let server = TestServer::start_with(config, processor).await;
+    // Live calls: ending now, so they are in the current window when the pin happens.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let spans = (0..6)
+        .map(|i| {
+            let mut span = chat_span(i, "gpt-4o", V::I(100), V::I(20 + i as i64));
+            span.start_time_unix_nano = now - 500_000_000;
+            span.end_time_unix_nano = now;
+            span
+        })
+        .collect();
+    assert_eq!(
+        server
+            .post_protobuf(&request("checkout", spans))
+            .await
+            .status,
+        200
+    );
+    let output_reference = |listed: &Value| {
+        listed["baselines"][0]["reference_samples"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|pair| pair[0] == "output_tokens")
+            .map(|pair| pair[1].as_u64().unwrap())
+    };
+    let before = json(&server, reqwest::Method::GET, "/api/v1/drift/baselines").await;
+    assert_eq!(before["baselines"][0]["mode"], "pinned");
+    assert_eq!(output_reference(&before), Some(0));
+    let mut pinned = None;
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let listed = json(&server, reqwest::Method::GET, "/api/v1/drift/baselines").await;
+        if output_reference(&listed) == Some(6) {
+            pinned = Some(listed);
+            break;
+        }
+    }
+    assert!(
+        pinned.is_some(),
+        "the scheduled pin did not happen within 5 s"
+    );
+    server.stop().await;
+}

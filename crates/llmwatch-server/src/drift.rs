@@ -36,10 +36,26 @@ pub(crate) async fn run(shared: Arc<Shared>, stop: impl Future<Output = ()>) {
     // The first ticks fire at once: skip them, there is nothing new to evaluate or save yet.
     evaluate.tick().await;
     save.tick().await;
-    tokio::pin!(stop);
+    let pin_at = shared
+        .config
+        .drift_pin_after
+        .map(|after| tokio::time::Instant::now() + after);
+    let pin = async move {
+        match pin_at {
+            Some(at) => tokio::time::sleep_until(at).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(stop, pin);
+    let mut pinned = false;
     loop {
         tokio::select! {
             _ = &mut stop => break,
+            _ = &mut pin, if !pinned => {
+                pinned = true;
+                let keys = shared.processor.drift().pin(&[], Some(now_seconds()));
+                tracing::info!(keys, "scheduled pin: current windows are now the drift references");
+            }
             _ = evaluate.tick() => {
                 let processor = shared.processor.clone();
                 // CPU-bound statistics belong on the blocking pool, not on the ingest workers.

@@ -45,6 +45,9 @@ pub struct ServerConfig {
     pub drift_state_file: Option<std::path::PathBuf>,
     /// How often that state is written (also at shutdown).
     pub drift_state_interval: Duration,
+    /// Pin every key's current window as its reference once the service has run this long
+    /// (a scheduled pin; `None`: only on demand through the admin API).
+    pub drift_pin_after: Option<Duration>,
 }
 
 impl Default for ServerConfig {
@@ -61,6 +64,7 @@ impl Default for ServerConfig {
             drift_interval: Duration::from_secs(60),
             drift_state_file: None,
             drift_state_interval: Duration::from_secs(300),
+            drift_pin_after: None,
         }
     }
 }

@@ -151,6 +151,10 @@ pub struct DriftSection {
     /// How often baselines and chart state are written to the data directory.
     #[serde(deserialize_with = "duration")]
     pub state_interval: Duration,
+    /// Pin the current windows as references once the service has run this long (a scheduled
+    /// pin, for `reference = "pinned"`); unset: only on demand.
+    #[serde(deserialize_with = "optional_duration")]
+    pub pin_after: Option<Duration>,
     pub spc: SpcSection,
 }
 
@@ -190,6 +194,7 @@ impl Default for DriftSection {
             mmd_p_value_threshold: core.mmd_p_value_threshold,
             mmd_permutations: core.mmd_permutations,
             state_interval: server.drift_state_interval,
+            pin_after: None,
             spc: SpcSection::default(),
         }
     }
@@ -391,6 +396,12 @@ fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::E
             "expected a duration such as \"30s\" or \"15m\", got {text:?} ({e})"
         ))
     })
+}
+
+fn optional_duration<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Duration>, D::Error> {
+    duration(deserializer).map(Some)
 }
 
 /// A configuration problem, naming the file, the key and what was expected.
@@ -699,6 +710,7 @@ impl Config {
             drift_interval: self.drift.interval,
             drift_state_file: Some(self.data_dir.join("drift-state.json")),
             drift_state_interval: self.drift.state_interval,
+            drift_pin_after: self.drift.pin_after,
         }
     }
 }
