@@ -11,6 +11,7 @@ pub mod heavy_hitters;
 pub mod histogram;
 mod pricer;
 mod processor;
+pub mod quality;
 pub mod snapshot;
 pub mod spend;
 pub mod store;

@@ -1,0 +1,449 @@
+//! Judge sampling.
+//!
+//! Sampling: the exact set of sampled traces among a fixed 1,000 for several rates, computed here
+//! independently from R ≥ (1 − p) × 2^56 in exact integer arithmetic; `rv` against the trace id;
+//! monotonicity in the rate; rule precedence; validation.
+
+use std::collections::BTreeSet;
+
+use llmwatch_core::quality::sampler::{MAX_ADJUSTED_COUNT, randomness, rejection_threshold};
+use llmwatch_core::quality::{Decision, Rule, Sampler, SamplingConfig, SamplingConfigError};
+use llmwatch_semconv::{
+    CapturedContent, FinishReason, FinishReasonCounts, LlmCall, Sampling, TokenUsage,
+};
+
+// ---------------------------------------------------------------------------------------------
+// Sampling
+// ---------------------------------------------------------------------------------------------
+
+fn call(trace_id: &[u8]) -> LlmCall<'_> {
+    LlmCall {
+        trace_id,
+        span_id: &[1; 8],
+        start_unix_nano: 0,
+        end_unix_nano: 1_000_000_000,
+        operation: "chat",
+        provider: "openai",
+        request_model: "gpt-4o",
+        response_model: "gpt-4o",
+        response_id: None,
+        system_fingerprint: None,
+        streaming: None,
+        usage: TokenUsage::default(),
+        finish_reasons: FinishReasonCounts::default(),
+        duration_seconds: 1.0,
+        time_to_first_token_seconds: None,
+        error_type: None,
+        service_name: "search",
+        environment: None,
+        conversation_id: None,
+        user_id: None,
+        output_type: None,
+        reported_cost_usd: None,
+        dimensions: Default::default(),
+        content: CapturedContent::default(),
+        embedding_vector: None,
+        sampling: Sampling::default(),
+    }
+}
+
+/// SplitMix64: a fixed, well-mixed sequence, so the trace ids are the same on every run.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+fn trace_id(high: u64, low: u64) -> [u8; 16] {
+    let mut id = [0u8; 16];
+    id[..8].copy_from_slice(&high.to_be_bytes());
+    id[8..].copy_from_slice(&low.to_be_bytes());
+    id
+}
+
+/// The trace id's randomness, read independently of the library: bytes 9..16 big-endian.
+fn low_56_bits(id: &[u8; 16]) -> u64 {
+    let mut r = 0u64;
+    for &byte in &id[9..16] {
+        r = (r << 8) | u64::from(byte);
+    }
+    r
+}
+
+/// round(p × 2^56), ties away from zero, in exact integer arithmetic from the bits of `p`.
+fn kept_count(p: f64) -> u128 {
+    assert!((0.0..=1.0).contains(&p));
+    if p == 0.0 {
+        return 0;
+    }
+    let bits = p.to_bits();
+    let exponent_bits = ((bits >> 52) & 0x7ff) as i64;
+    let fraction = u128::from(bits & ((1 << 52) - 1));
+    let (mantissa, exponent) = if exponent_bits == 0 {
+        (fraction, -1074)
+    } else {
+        (fraction | (1 << 52), exponent_bits - 1075)
+    };
+    // p × 2^56 = mantissa × 2^(exponent + 56).
+    let shift = exponent + 56;
+    if shift >= 0 {
+        mantissa << shift
+    } else {
+        let down = (-shift) as u32;
+        if down >= 127 {
+            return 0;
+        }
+        let floor = mantissa >> down;
+        let remainder = mantissa - (floor << down);
+        if 2 * remainder >= (1u128 << down) {
+            floor + 1
+        } else {
+            floor
+        }
+    }
+}
+
+/// Sampled iff R ≥ T = 2^56 − round(p × 2^56).
+fn expected_sampled(p: f64, r: u64) -> bool {
+    u128::from(r) >= (1u128 << 56) - kept_count(p)
+}
+
+const RATES: [f64; 12] = [
+    0.0,
+    1e-18,
+    0.001,
+    0.01,
+    0.05,
+    0.1,
+    1.0 / 3.0,
+    0.5,
+    0.75,
+    0.9,
+    0.999,
+    1.0,
+];
+
+/// 1,000 trace ids: 988 from SplitMix64 and 12 on the edges of the 0.5 and 0.1 thresholds and of
+/// the randomness range.
+fn trace_ids() -> Vec<[u8; 16]> {
+    let mut rng = SplitMix(0x6c6c_6d77_6174_6368);
+    let mut ids: Vec<[u8; 16]> = (0..988).map(|_| trace_id(rng.next(), rng.next())).collect();
+    let half = 1u64 << 55;
+    let tenth = ((1u128 << 56) - kept_count(0.1)) as u64;
+    for r in [
+        0,
+        1,
+        half - 1,
+        half,
+        half + 1,
+        tenth - 1,
+        tenth,
+        tenth + 1,
+        MAX_ADJUSTED_COUNT - 2,
+        MAX_ADJUSTED_COUNT - 1,
+    ] {
+        ids.push(trace_id(
+            rng.next(),
+            (rng.next() & 0xff00_0000_0000_0000) | r,
+        ));
+    }
+    ids.push(trace_id(u64::MAX, u64::MAX));
+    ids.push(trace_id(1, 0));
+    assert_eq!(ids.len(), 1_000);
+    ids
+}
+
+fn sampled_set(sampler: &Sampler, ids: &[[u8; 16]]) -> BTreeSet<usize> {
+    ids.iter()
+        .enumerate()
+        .filter(|(_, id)| sampler.decide(&call(&id[..]), false).sampled)
+        .map(|(i, _)| i)
+        .collect()
+}
+
+#[test]
+fn the_sampled_set_is_exactly_the_traces_with_r_at_or_above_the_threshold() {
+    let ids = trace_ids();
+    for rate in RATES {
+        let sampler = Sampler::new(SamplingConfig::uniform(rate)).unwrap();
+        let expected: BTreeSet<usize> = ids
+            .iter()
+            .enumerate()
+            .filter(|(_, id)| expected_sampled(rate, low_56_bits(id)))
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(sampled_set(&sampler, &ids), expected, "rate {rate}");
+        let decision = sampler.decide(&call(&ids[0][..]), false);
+        assert_eq!(decision.rate, rate);
+    }
+    // The end points and the planted edges, spelled out.
+    let at = |rate: f64| Sampler::new(SamplingConfig::uniform(rate)).unwrap();
+    assert!(sampled_set(&at(0.0), &ids).is_empty());
+    assert_eq!(sampled_set(&at(1.0), &ids).len(), 1_000);
+    let half = sampled_set(&at(0.5), &ids);
+    assert!(!half.contains(&990) && half.contains(&991) && half.contains(&992)); // 2^55 − 1, 2^55
+    let tenth = sampled_set(&at(0.1), &ids);
+    assert!(!tenth.contains(&993) && tenth.contains(&994) && tenth.contains(&995));
+    assert!(!sampled_set(&at(0.999), &ids).contains(&988)); // R = 0
+    assert!(sampled_set(&at(1e-18), &ids).is_empty()); // rounds to nothing kept
+    assert!(sampled_set(&at(2f64.powi(-56)), &ids).contains(&997)); // R = 2^56 − 1
+    // Roughly the rate, as a sanity check of the generator.
+    let n = sampled_set(&at(0.1), &ids).len();
+    assert!((60..=140).contains(&n), "{n}");
+}
+
+#[test]
+fn thresholds_follow_the_specification_conversion() {
+    assert_eq!(rejection_threshold(0.5), Some(1 << 55));
+    assert_eq!(rejection_threshold(1.0), Some(0));
+    assert_eq!(rejection_threshold(0.0), Some(MAX_ADJUSTED_COUNT));
+    for rate in RATES {
+        assert_eq!(
+            u128::from(rejection_threshold(rate).unwrap()),
+            (1u128 << 56) - kept_count(rate),
+            "{rate}"
+        );
+    }
+}
+
+#[test]
+fn rv_equal_to_the_trace_id_bits_decides_the_same() {
+    let ids = trace_ids();
+    for rate in RATES {
+        let sampler = Sampler::new(SamplingConfig::uniform(rate)).unwrap();
+        for id in &ids {
+            let plain = call(&id[..]);
+            let mut with_rv = call(&id[..]);
+            with_rv.sampling.randomness = Some(low_56_bits(id));
+            assert_eq!(randomness(&plain), randomness(&with_rv));
+            assert_eq!(
+                sampler.decide(&plain, false),
+                sampler.decide(&with_rv, false)
+            );
+        }
+    }
+}
+
+#[test]
+fn rv_from_the_tracestate_takes_precedence_over_the_trace_id() {
+    let sampler = Sampler::new(SamplingConfig::uniform(0.5)).unwrap();
+    // The trace id alone would be kept at any rate above 0 …
+    let always = trace_id(0, u64::MAX);
+    assert!(sampler.decide(&call(&always), false).sampled);
+    // … but rv = 0 is dropped at any rate below 1.
+    let mut low = call(&always);
+    low.sampling = Sampling::from_tracestate("ot=th:8;rv:00000000000000");
+    assert_eq!(low.sampling.randomness, Some(0));
+    assert!(!sampler.decide(&low, false).sampled);
+    // And the other way round.
+    let never = trace_id(0, 0);
+    assert!(!sampler.decide(&call(&never), false).sampled);
+    let mut high = call(&never);
+    high.sampling = Sampling::from_tracestate("vendor=1,ot=rv:ffffffffffffff");
+    let rare = Sampler::new(SamplingConfig::uniform(0.001)).unwrap();
+    assert!(rare.decide(&high, false).sampled);
+    assert!(!rare.decide(&call(&never), false).sampled);
+}
+
+#[test]
+fn a_trace_sampled_at_one_rate_is_sampled_at_every_higher_rate() {
+    let ids = trace_ids();
+    let mut rates: Vec<f64> = (0..=100).map(|k| k as f64 / 100.0).collect();
+    rates.extend(RATES);
+    rates.sort_by(f64::total_cmp);
+    let sets: Vec<BTreeSet<usize>> = rates
+        .iter()
+        .map(|&rate| sampled_set(&Sampler::new(SamplingConfig::uniform(rate)).unwrap(), &ids))
+        .collect();
+    for (pair, rates) in sets.windows(2).zip(rates.windows(2)) {
+        assert!(pair[0].is_subset(&pair[1]), "{} → {}", rates[0], rates[1]);
+    }
+}
+
+fn rule(rate: f64) -> Rule {
+    Rule {
+        rate,
+        ..Rule::default()
+    }
+}
+
+#[test]
+fn the_most_specific_matching_rule_wins_then_the_first() {
+    let rules = vec![
+        // 0: one condition.
+        Rule {
+            service: Some("checkout".into()),
+            ..rule(0.1)
+        },
+        // 1: one condition, looks bad.
+        Rule {
+            finish_reason: Some(FinishReason::Length),
+            ..rule(1.0)
+        },
+        // 2: two conditions.
+        Rule {
+            service: Some("checkout".into()),
+            finish_reason: Some(FinishReason::Length),
+            ..rule(0.5)
+        },
+        // 3: one condition, after 0 and 1.
+        Rule {
+            safety_flagged: Some(true),
+            ..rule(1.0)
+        },
+        // 4: one condition, after 3.
+        Rule {
+            operation: Some("embeddings".into()),
+            ..rule(0.0)
+        },
+        // 5: one condition on dimension 1.
+        Rule {
+            dimension: Some((1, "premium".into())),
+            ..rule(0.3)
+        },
+        // 6: three conditions.
+        Rule {
+            service: Some("checkout".into()),
+            operation: Some("chat".into()),
+            dimension: Some((1, "premium".into())),
+            ..rule(0.9)
+        },
+        // 7: unflagged calls of the "batch" service.
+        Rule {
+            service: Some("batch".into()),
+            safety_flagged: Some(false),
+            ..rule(0.0)
+        },
+    ];
+    let sampler = Sampler::new(SamplingConfig {
+        default_rate: 0.05,
+        rules,
+    })
+    .unwrap();
+    let id = trace_id(7, 7);
+    let base = call(&id);
+    let check = |call: &LlmCall<'_>, flagged: bool, rule: Option<usize>, rate: f64| {
+        assert_eq!(sampler.matching_rule(call, flagged), rule, "{call:?}");
+        assert_eq!(sampler.decide(call, flagged).rate, rate);
+    };
+
+    check(&base, false, None, 0.05);
+
+    let mut checkout = base.clone();
+    checkout.service_name = "checkout";
+    check(&checkout, false, Some(0), 0.1);
+    // Tied one-condition rules 0 and 3: the first configured wins.
+    check(&checkout, true, Some(0), 0.1);
+
+    let mut truncated = base.clone();
+    truncated.finish_reasons.add(FinishReason::Stop);
+    truncated.finish_reasons.add(FinishReason::Length);
+    check(&truncated, false, Some(1), 1.0);
+    let mut checkout_truncated = truncated.clone();
+    checkout_truncated.service_name = "checkout";
+    check(&checkout_truncated, false, Some(2), 0.5);
+
+    check(&base, true, Some(3), 1.0);
+    let mut embeddings = base.clone();
+    embeddings.operation = "embeddings";
+    check(&embeddings, false, Some(4), 0.0);
+    check(&embeddings, true, Some(3), 1.0);
+
+    let mut premium = base.clone();
+    premium.dimensions[1] = Some("premium".into());
+    check(&premium, false, Some(5), 0.3);
+    let mut wrong_index = base.clone();
+    wrong_index.dimensions[0] = Some("premium".into());
+    check(&wrong_index, false, None, 0.05);
+    let mut checkout_premium = premium.clone();
+    checkout_premium.service_name = "checkout";
+    check(&checkout_premium, false, Some(6), 0.9);
+    check(&checkout_premium, true, Some(6), 0.9);
+
+    let mut batch = base.clone();
+    batch.service_name = "batch";
+    check(&batch, false, Some(7), 0.0);
+    check(&batch, true, Some(3), 1.0);
+
+    // Rates 1 and 0 decide whatever the trace.
+    assert_eq!(
+        sampler.decide(&truncated, false),
+        Decision {
+            sampled: true,
+            rate: 1.0
+        }
+    );
+    let always = trace_id(0, u64::MAX);
+    let mut batch_always = call(&always);
+    batch_always.service_name = "batch";
+    assert!(!sampler.decide(&batch_always, false).sampled);
+}
+
+#[test]
+fn invalid_rates_and_rules_are_refused() {
+    for bad in [-0.01, 1.01, f64::NAN, f64::INFINITY] {
+        let error = Sampler::new(SamplingConfig::uniform(bad)).unwrap_err();
+        assert!(
+            matches!(error, SamplingConfigError::DefaultRate(_)),
+            "{bad}"
+        );
+        assert!(error.to_string().contains("default_rate"));
+    }
+    for ok in [0.0, 1.0] {
+        assert!(Sampler::new(SamplingConfig::uniform(ok)).is_ok());
+    }
+    let with_rules = |rules: Vec<Rule>| {
+        Sampler::new(SamplingConfig {
+            default_rate: 0.1,
+            rules,
+        })
+    };
+    let good = Rule {
+        service: Some("a".into()),
+        ..rule(1.0)
+    };
+    let error = with_rules(vec![
+        good.clone(),
+        Rule {
+            service: Some("b".into()),
+            ..rule(1.5)
+        },
+    ])
+    .unwrap_err();
+    assert_eq!(error, SamplingConfigError::RuleRate { rule: 1, rate: 1.5 });
+    assert!(error.to_string().contains("rule 1"), "{error}");
+    let error = with_rules(vec![Rule {
+        service: Some("b".into()),
+        ..rule(-0.5)
+    }])
+    .unwrap_err();
+    assert!(matches!(
+        error,
+        SamplingConfigError::RuleRate { rule: 0, .. }
+    ));
+    assert_eq!(
+        with_rules(vec![good.clone(), rule(0.5)]).unwrap_err(),
+        SamplingConfigError::NoConditions { rule: 1 }
+    );
+    assert_eq!(
+        with_rules(vec![Rule {
+            dimension: Some((8, "x".into())),
+            ..rule(0.5)
+        }])
+        .unwrap_err(),
+        SamplingConfigError::DimensionIndex { rule: 0, index: 8 }
+    );
+    assert!(
+        with_rules(vec![Rule {
+            dimension: Some((7, "x".into())),
+            ..rule(0.5)
+        }])
+        .is_ok()
+    );
+}
