@@ -1,0 +1,61 @@
+//! LLM-as-a-judge: scores a model call on a rubric by asking another model through any
+//! OpenAI-compatible chat-completions endpoint.
+//!
+//! # The contract
+//!
+//! **Request.** [`Judge::evaluate`] takes a [`JudgeRequest`] (prompt, response, optional
+//! context and system instructions) and POSTs one body to `{base_url}/chat/completions`
+//! ([`Judge::request_body`] shows it): the configured `model`; a system message listing each
+//! rubric dimension with its scale and instructions and the exact JSON shape to answer with; a
+//! user message holding the call in tagged sections (`<system_instructions>`, `<context>`,
+//! `<prompt>`, `<response>`), each cut to `max_content_chars`; and `response_format`, either
+//! strict `json_schema` with [`verdict_schema`] or `json_object`; then `extra_body`.
+//! Dimensions with `needs_context` are left out of all of it when the request has no
+//! (non-blank) context; when no dimension is left nothing is sent and the result is
+//! [`JudgeError::NoApplicableDimension`]. Headers: `Authorization: Bearer <key>` with the key
+//! read once, at construction, from the variable named by `api_key_env`, plus
+//! `extra_headers`.
+//!
+//! **Verdict.** The reply's `choices[0].message.content` must be a JSON object
+//! `{"reasons": {dim: string}, "scores": {dim: number}}` (one surrounding Markdown code fence
+//! is tolerated). Every applicable dimension needs a score that is a JSON number, finite,
+//! within `[scale_min, scale_max]` and whole on an integer scale, and a reason string; keys
+//! for other dimensions are ignored. Anything else (not JSON, a missing or out-of-range score,
+//! a refusal, a reply cut at the token limit) is a parse failure. **A parse failure is
+//! retried once, at once; a second one is [`JudgeError::Parse`]. No score is ever defaulted,
+//! clamped or guessed.** A [`Verdict`] has the scores and reasons in rubric order, the
+//! tokens billed over all attempts, the model that answered, and the attempts made.
+//!
+//! **Retries.** Each request is bounded by `timeout` from sending to the last byte read.
+//! 429, 5xx, timeouts and transport errors are retried with exponential backoff
+//! (`backoff.initial`, doubling, at most `backoff.max`); a `Retry-After` header (seconds or an
+//! HTTP date) replaces the computed wait, capped at `backoff.max`. At most `max_attempts`
+//! requests are spent on those failures; the single parse retry comes on top, so an
+//! evaluation makes at most `max_attempts + 1` requests. Any other status (4xx other than
+//! 429, or a 3xx: redirects are not followed) fails at once as [`JudgeError::Rejected`].
+//! Every result maps to one bounded label value ([`Outcome`], via [`outcome_of`],
+//! [`Verdict::outcome`] or [`JudgeError::outcome`]): `ok`, `parse_failure`, `rate_limited`,
+//! `server_error`, `timeout`, `rejected`, `transport_error`, and `skipped` for
+//! [`JudgeError::NoApplicableDimension`]. Errors carry the attempts made and the tokens
+//! billed, so spend is accounted for failures too.
+//!
+//! The judge never touches the ingest path itself: `evaluate` is an async function the
+//! service runs from its own bounded queue, with its own concurrency limit and budget.
+//! Dropping its future cancels the request.
+//!
+//! HTTPS endpoints need the crate's `rustls` feature (the workspace builds reqwest without
+//! TLS); without it an `https` base URL is refused by [`Judge::new`].
+
+mod client;
+mod config;
+mod error;
+mod parse;
+mod prompt;
+
+pub use client::{Judge, Verdict, outcome_of};
+pub use config::{Backoff, ConfigError, Dimension, JudgeConfig};
+pub use error::{JudgeError, Outcome, Usage};
+pub use prompt::{
+    JudgeRequest, SCHEMA_NAME, applicable_dimensions, request_body, response_format,
+    system_message, user_message, verdict_schema,
+};
