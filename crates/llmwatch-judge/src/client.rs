@@ -242,7 +242,8 @@ impl Judge {
     }
 
     /// A rough count of the prompt tokens `request` costs per attempt, four bytes of the body
-    /// to a token, for reserving spend before the call.
+    /// to a token, for reserving spend before the call (see
+    /// [`SpendGuard`](crate::SpendGuard)).
     pub fn estimate_prompt_tokens(&self, request: &JudgeRequest) -> u64 {
         let bytes = self.request_body(request).to_string().len() as u64;
         bytes.div_ceil(4)

@@ -39,9 +39,13 @@
 //! [`JudgeError::NoApplicableDimension`]. Errors carry the attempts made and the tokens
 //! billed, so spend is accounted for failures too.
 //!
+//! **Budget.** [`SpendGuard`] caps spend per hour in dollars (priced by the caller) or tokens:
+//! reserve an estimate before a call ([`Judge::estimate_prompt_tokens`] helps), record the
+//! actual cost after. It is pure bookkeeping; the caller owns the clock, the queue, the
+//! concurrency limit and the counting of what it drops.
+//!
 //! The judge never touches the ingest path itself: `evaluate` is an async function the
-//! service runs from its own bounded queue, with its own concurrency limit and budget.
-//! Dropping its future cancels the request.
+//! service runs from its own bounded queue. Dropping its future cancels the request.
 //!
 //! HTTPS endpoints need the crate's `rustls` feature (the workspace builds reqwest without
 //! TLS); without it an `https` base URL is refused by [`Judge::new`].
@@ -51,6 +55,7 @@ mod config;
 mod error;
 mod parse;
 mod prompt;
+mod spend;
 
 pub use client::{Judge, Verdict, outcome_of};
 pub use config::{Backoff, ConfigError, Dimension, JudgeConfig};
@@ -59,3 +64,4 @@ pub use prompt::{
     JudgeRequest, SCHEMA_NAME, applicable_dimensions, request_body, response_format,
     system_message, user_message, verdict_schema,
 };
+pub use spend::{Reservation, SpendCap, SpendGuard};
