@@ -238,6 +238,19 @@ impl DriftSection {
         at_least("sample_capacity", self.sample_capacity, 1)?;
         at_least("text_capacity", self.text_capacity, 1)?;
         at_least("mmd_permutations", self.mmd_permutations, 1)?;
+        // The permutation p-value is at least 1 / (permutations + 1): fewer permutations than
+        // that could never reach the threshold, and embedding drift would never be detected.
+        if 1.0 / (self.mmd_permutations as f64 + 1.0) >= self.mmd_p_value_threshold {
+            return Err((
+                key("mmd_permutations"),
+                format!(
+                    "expected more than {} permutations for mmd_p_value_threshold = {} (the smallest p-value is 1 / (permutations + 1)), got {}",
+                    (1.0 / self.mmd_p_value_threshold - 1.0).floor(),
+                    self.mmd_p_value_threshold,
+                    self.mmd_permutations
+                ),
+            ));
+        }
         at_least("spc.warmup_intervals", self.spc.warmup_intervals, 2)?;
         if self.current_window.as_secs() < self.buckets as u64 {
             return Err((
@@ -822,6 +835,12 @@ mod tests {
         assert_eq!(e.key, "pricing.catalogs[0].format");
         let e = check("[top_spenders]\ncount = 20\ncapacity = 10\n");
         assert_eq!(e.key, "top_spenders.capacity");
+        let e = check("[drift]\nmmd_permutations = 50\n");
+        assert_eq!(e.key, "drift.mmd_permutations");
+        assert!(
+            e.message.contains("expected more than 99 permutations"),
+            "{e}"
+        );
     }
 
     #[test]
