@@ -18,5 +18,5 @@ pub mod store;
 pub mod telemetry;
 
 pub use pricer::{CallPrice, PricedBy, Pricer, PricingConfig};
-pub use processor::{IngestReport, Processor, ProcessorConfig};
+pub use processor::{IngestReport, Processor, ProcessorConfig, unix_now_seconds};
 pub use telemetry::{RequestRejection, Signal, Transport};

@@ -206,7 +206,7 @@ impl Processor {
 
     /// Every metric, GenAI and self, in catalog families, as of now.
     pub fn snapshot(&self) -> Vec<FamilySnapshot> {
-        self.snapshot_at(Some(now_seconds() as i64))
+        self.snapshot_at(Some(unix_now_seconds()))
     }
 
     /// Every metric, with time windows (budgets, top spenders) as of `now` (Unix seconds), or as
@@ -221,10 +221,15 @@ impl Processor {
     }
 }
 
-fn now_seconds() -> u64 {
+/// The wall clock in Unix seconds (drift and budget windows, series expiry).
+pub fn unix_now_seconds() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+fn now_seconds() -> u64 {
+    unix_now_seconds().max(0) as u64
 }
 
 /// How many calls one sampled span stands for, as a whole number whose expectation is the

@@ -72,7 +72,7 @@ async fn pin_baselines(State(shared): State<Arc<Shared>>, query: Filter) -> Resp
     let pinned = shared
         .processor
         .drift()
-        .pin(&filter(query), Some(now_seconds()));
+        .pin(&filter(query), Some(llmwatch_core::unix_now_seconds()));
     Json(serde_json::json!({ "pinned": pinned })).into_response()
 }
 
@@ -81,10 +81,4 @@ async fn pin_baselines(State(shared): State<Arc<Shared>>, query: Filter) -> Resp
 async fn reset_baselines(State(shared): State<Arc<Shared>>, query: Filter) -> Response {
     let reset = shared.processor.drift().reset(&filter(query));
     Json(serde_json::json!({ "reset": reset })).into_response()
-}
-
-fn now_seconds() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }

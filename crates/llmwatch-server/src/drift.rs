@@ -4,19 +4,13 @@
 use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use llmwatch_core::Processor;
 use llmwatch_core::drift::DriftState;
 
 use crate::Shared;
 use crate::persist::write_atomically;
-
-fn now_seconds() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
 
 /// Evaluates every `drift_interval` and saves state every `drift_state_interval`, until `stop`;
 /// then saves once more.
@@ -53,13 +47,13 @@ pub(crate) async fn run(shared: Arc<Shared>, stop: impl Future<Output = ()>) {
             _ = &mut stop => break,
             _ = &mut pin, if !pinned => {
                 pinned = true;
-                let keys = shared.processor.drift().pin(&[], Some(now_seconds()));
+                let keys = shared.processor.drift().pin(&[], Some(llmwatch_core::unix_now_seconds()));
                 tracing::info!(keys, "scheduled pin: current windows are now the drift references");
             }
             _ = evaluate.tick() => {
                 let processor = shared.processor.clone();
                 // CPU-bound statistics belong on the blocking pool, not on the ingest workers.
-                let _ = tokio::task::spawn_blocking(move || processor.drift().evaluate(Some(now_seconds()))).await;
+                let _ = tokio::task::spawn_blocking(move || processor.drift().evaluate(Some(llmwatch_core::unix_now_seconds()))).await;
             }
             _ = save.tick() => save_state(&shared).await,
         }
@@ -107,7 +101,7 @@ pub(crate) fn restore(processor: &Processor, path: &Path) {
 }
 
 fn set_aside(path: &Path, reason: &str) {
-    let aside = path.with_extension(format!("corrupt-{}", now_seconds()));
+    let aside = path.with_extension(format!("corrupt-{}", llmwatch_core::unix_now_seconds()));
     let moved = std::fs::rename(path, &aside);
     tracing::error!(
         path = %path.display(),

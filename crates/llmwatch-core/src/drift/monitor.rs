@@ -65,7 +65,7 @@ struct Verdict {
     detected: bool,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct NumericState {
     current: Ring<Reservoir<f64>>,
     /// First-N or pinned reference values.
@@ -74,7 +74,7 @@ struct NumericState {
     verdict: Verdict,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct CategoricalState {
     current: Ring<CategoryCounter>,
     reference: CategoryCounter,
@@ -82,7 +82,7 @@ struct CategoricalState {
     verdict: Verdict,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct TextState {
     current: Ring<Reservoir<Sample>>,
     reference: Vec<Sample>,
@@ -102,7 +102,7 @@ struct IntervalCounts {
     refusals: u64,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct KeyState {
     numeric: Vec<NumericState>,
     categorical: Vec<CategoricalState>,
@@ -127,7 +127,7 @@ struct KeyMonitor {
 }
 
 /// An evaluation score series charted per service and evaluation name.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct ScoreChart {
     service: String,
     name: String,
@@ -407,16 +407,13 @@ impl DriftMonitors {
             .iter()
             .map(|key| {
                 let state = key.state.lock();
-                let copy: KeyState =
-                    serde_json::from_value(serde_json::to_value(&*state).expect("serializable"))
-                        .expect("round-trips");
-                (key.labels.iter().map(|l| l.to_string()).collect(), copy)
+                (
+                    key.labels.iter().map(|l| l.to_string()).collect(),
+                    state.clone(),
+                )
             })
             .collect();
-        let scores = serde_json::from_value(
-            serde_json::to_value(&*self.scores.lock()).expect("serializable"),
-        )
-        .expect("round-trips");
+        let scores = self.scores.lock().clone();
         DriftState {
             version: 1,
             keys,
