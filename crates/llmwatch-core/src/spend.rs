@@ -4,6 +4,7 @@
 //! windows; the clock moves with the newest call seen or, when live, with the wall clock.
 
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
 
 use llmwatch_pricing::Date;
 use llmwatch_semconv::LlmCall;
@@ -147,7 +148,7 @@ pub struct SpendTracker {
     top_config: TopSpendersConfig,
     top: Option<Mutex<TopSpenders>>,
     /// Newest call time seen (Unix seconds).
-    clock: Mutex<i64>,
+    clock: AtomicI64,
 }
 
 impl SpendTracker {
@@ -192,7 +193,7 @@ impl SpendTracker {
             budgets,
             top_config: config.top_spenders.clone(),
             top,
-            clock: Mutex::new(i64::MIN),
+            clock: AtomicI64::new(i64::MIN),
         }
     }
 
@@ -202,10 +203,7 @@ impl SpendTracker {
             return;
         }
         let t = (call.end_unix_nano / 1_000_000_000) as i64;
-        {
-            let mut clock = self.clock.lock();
-            *clock = (*clock).max(t);
-        }
+        self.clock.fetch_max(t, Relaxed);
         for budget in &self.budgets {
             let applies = match &budget.config.scope {
                 BudgetScope::Global => true,
@@ -240,7 +238,7 @@ impl SpendTracker {
 
     /// Budget gauges and top spenders as of `now` (Unix seconds; `None` uses the newest call).
     pub fn snapshot(&self, out: &mut Vec<FamilySnapshot>, now: Option<i64>) {
-        let clock = (*self.clock.lock()).max(now.unwrap_or(i64::MIN));
+        let clock = self.clock.load(Relaxed).max(now.unwrap_or(i64::MIN));
         let label = |name: &str, value: &str| (name.to_owned(), value.to_owned());
         let mut spend = FamilySnapshot::new(catalog::def(names::BUDGET_SPEND));
         let mut limit = FamilySnapshot::new(catalog::def(names::BUDGET_LIMIT));
