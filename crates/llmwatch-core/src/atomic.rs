@@ -16,6 +16,10 @@ impl AtomicF64 {
         });
     }
 
+    pub fn set(&self, value: f64) {
+        self.0.store(value.to_bits(), Relaxed);
+    }
+
     pub fn get(&self) -> f64 {
         f64::from_bits(self.0.load(Relaxed))
     }

@@ -82,6 +82,12 @@ pub const DURATION_BUCKETS: &[f64] = &[
     0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
 ];
 
+/// Evaluation scores: fine steps on 0..1 (normalized judge scores, most tools), then the 1..10
+/// scales some tools report as they are.
+pub const SCORE_BUCKETS: &[f64] = &[
+    0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0,
+];
+
 pub mod names {
     pub const TOKEN_USAGE: &str = "gen_ai_client_token_usage";
     pub const OPERATION_DURATION: &str = "gen_ai_client_operation_duration_seconds";
@@ -113,6 +119,33 @@ pub mod names {
     pub const DRIFT_KEYS: &str = "llmwatch_drift_keys";
     pub const DRIFT_UNMONITORED_CALLS: &str = "llmwatch_drift_unmonitored_calls_total";
     pub const DRIFT_EVALUATION_SECONDS: &str = "llmwatch_drift_evaluation_duration_seconds";
+    pub const EVALUATION_SCORE: &str = "llmwatch_evaluation_score";
+    pub const EVALUATIONS_FLAGGED: &str = "llmwatch_evaluations_flagged_total";
+    pub const JUDGE_SAMPLED_CALLS: &str = "llmwatch_judge_sampled_calls_total";
+    pub const JUDGE_REQUESTS: &str = "llmwatch_judge_requests_total";
+    pub const JUDGE_QUEUE_DEPTH: &str = "llmwatch_judge_queue_depth";
+    pub const JUDGE_QUEUE_CAPACITY: &str = "llmwatch_judge_queue_capacity";
+    pub const JUDGE_COST: &str = "llmwatch_judge_cost_usd_total";
+    pub const JUDGE_TOKENS: &str = "llmwatch_judge_tokens_total";
+    pub const EVALUATION_EVENTS_EXPORTED: &str = "llmwatch_evaluation_events_exported_total";
+    pub const REVIEW_QUEUE_ENTRIES: &str = "llmwatch_review_queue_entries";
+    pub const SAFETY_FLAGS: &str = "llmwatch_safety_flags_total";
+    pub const SAFETY_SCANNED_CALLS: &str = "llmwatch_safety_scanned_calls_total";
+    pub const CANARY_PASSING: &str = "llmwatch_canary_passing";
+    pub const CANARY_RUNS: &str = "llmwatch_canary_runs_total";
+    pub const CANARY_LATENCY: &str = "llmwatch_canary_latency_seconds";
+    pub const CANARY_LAST_SUCCESS: &str = "llmwatch_canary_last_success_timestamp_seconds";
+    pub const FEEDBACK: &str = "llmwatch_feedback_total";
+    pub const SESSION_SIGNALS: &str = "llmwatch_session_signals_total";
+    pub const SESSIONS: &str = "llmwatch_sessions_total";
+    pub const SESSIONS_ACTIVE: &str = "llmwatch_sessions_active";
+    pub const FEEDBACK_POSITIVE_RATIO: &str = "llmwatch_feedback_positive_ratio";
+    pub const FEEDBACK_COVERAGE_RATIO: &str = "llmwatch_feedback_coverage_ratio";
+    pub const SESSION_SIGNAL_RATIO: &str = "llmwatch_session_signal_ratio";
+    pub const SURVIVORSHIP_BIAS: &str = "llmwatch_survivorship_bias";
+    pub const EMBEDDING_REQUESTS: &str = "llmwatch_embedding_requests_total";
+    pub const EMBEDDING_TEXTS: &str = "llmwatch_embedding_texts_total";
+    pub const QUALITY_OVERFLOW: &str = "llmwatch_quality_overflow_records_total";
     pub const RECEIVED_SPANS: &str = "llmwatch_received_spans_total";
     pub const RECEIVED_LOG_RECORDS: &str = "llmwatch_received_log_records_total";
     pub const REJECTED_SPANS: &str = "llmwatch_rejected_spans_total";
@@ -399,6 +432,259 @@ pub const CATALOG: &[MetricDef] = &[
         help: "How long the last drift evaluation of every key took.",
         prefix: LabelPrefix::None,
         labels: &[],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::EVALUATION_SCORE,
+        kind: Histogram,
+        unit: "1",
+        help: "Evaluation scores by evaluation name and source (judge, plugin: normalized to 0..1 over the rubric scale; external, user: as reported).",
+        prefix: LabelPrefix::None,
+        labels: &[
+            "service_name",
+            "gen_ai_request_model",
+            "evaluation_name",
+            "source",
+        ],
+        buckets: SCORE_BUCKETS,
+    },
+    MetricDef {
+        name: names::EVALUATIONS_FLAGGED,
+        kind: Counter,
+        unit: "{evaluation}",
+        help: "Evaluations that flagged their call (score under the configured floor, a failing label, or a safety verdict); flagged calls go to the review queue.",
+        prefix: LabelPrefix::None,
+        labels: &[
+            "service_name",
+            "gen_ai_request_model",
+            "evaluation_name",
+            "source",
+        ],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::JUDGE_SAMPLED_CALLS,
+        kind: Counter,
+        unit: "{call}",
+        help: "Calls the judge sampler chose, by what became of them: queued, no_content (the app did not capture content), queue_full (dropped, never blocks ingest).",
+        prefix: LabelPrefix::None,
+        labels: &["service_name", "result"],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::JUDGE_REQUESTS,
+        kind: Counter,
+        unit: "{request}",
+        help: "Evaluations of sampled calls by evaluator (the LLM judge or a plugin) and outcome: ok, parse_failure, rate_limited, server_error, timeout, rejected, transport_error, skipped, spend_cap.",
+        prefix: LabelPrefix::None,
+        labels: &["evaluator", "outcome"],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::JUDGE_QUEUE_DEPTH,
+        kind: Gauge,
+        unit: "{call}",
+        help: "Sampled calls waiting for an evaluator.",
+        prefix: LabelPrefix::None,
+        labels: &[],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::JUDGE_QUEUE_CAPACITY,
+        kind: Gauge,
+        unit: "{call}",
+        help: "Capacity of the judge queue; sampled calls beyond it are dropped and counted.",
+        prefix: LabelPrefix::None,
+        labels: &[],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::JUDGE_COST,
+        kind: Counter,
+        unit: "USD",
+        help: "What the LLM judge cost, priced with the price catalog.",
+        prefix: LabelPrefix::None,
+        labels: &["evaluator"],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::JUDGE_TOKENS,
+        kind: Counter,
+        unit: "{token}",
+        help: "Tokens the LLM judge used, input and output.",
+        prefix: LabelPrefix::None,
+        labels: &["evaluator", "token_type"],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::EVALUATION_EVENTS_EXPORTED,
+        kind: Counter,
+        unit: "{event}",
+        help: "gen_ai.evaluation.result log events sent to the downstream OTLP endpoint, by result: exported, failed, dropped.",
+        prefix: LabelPrefix::None,
+        labels: &["result"],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::REVIEW_QUEUE_ENTRIES,
+        kind: Gauge,
+        unit: "{call}",
+        help: "Flagged calls kept in the review queue (GET /api/v1/review on the admin listener).",
+        prefix: LabelPrefix::None,
+        labels: &[],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::SAFETY_FLAGS,
+        kind: Counter,
+        unit: "{flag}",
+        help: "Safety pattern matches on captured content by category and where they matched (input or output).",
+        prefix: LabelPrefix::None,
+        labels: &["service_name", "gen_ai_request_model", "category", "source"],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::SAFETY_SCANNED_CALLS,
+        kind: Counter,
+        unit: "{call}",
+        help: "Calls whose captured content the safety monitor scanned (the denominator of the flag rate).",
+        prefix: LabelPrefix::None,
+        labels: &["service_name", "gen_ai_request_model"],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::CANARY_PASSING,
+        kind: Gauge,
+        unit: "1",
+        help: "Whether the last run of a canary probe met its expectation (1) or not (0).",
+        prefix: LabelPrefix::None,
+        labels: &["probe", "gen_ai_request_model"],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::CANARY_RUNS,
+        kind: Counter,
+        unit: "{run}",
+        help: "Canary probe runs by outcome: pass, fail (answer broke the expectation), slow (over its latency limit), error (the endpoint failed).",
+        prefix: LabelPrefix::None,
+        labels: &["probe", "gen_ai_request_model", "outcome"],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::CANARY_LATENCY,
+        kind: Histogram,
+        unit: "s",
+        help: "Latency of canary probe requests.",
+        prefix: LabelPrefix::None,
+        labels: &["probe", "gen_ai_request_model"],
+        buckets: DURATION_BUCKETS,
+    },
+    MetricDef {
+        name: names::CANARY_LAST_SUCCESS,
+        kind: Gauge,
+        unit: "s",
+        help: "Unix time of the last passing run of a canary probe.",
+        prefix: LabelPrefix::None,
+        labels: &["probe", "gen_ai_request_model"],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::FEEDBACK,
+        kind: Counter,
+        unit: "{feedback}",
+        help: "Explicit user feedback by signal (thumbs_up, thumbs_down, rating, correction, report) and channel (otlp, http, grpc); the model is empty when the feedback matched no recent call.",
+        prefix: LabelPrefix::None,
+        labels: &["service_name", "gen_ai_request_model", "signal", "channel"],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::SESSION_SIGNALS,
+        kind: Counter,
+        unit: "{signal}",
+        help: "Implicit signals from sessions: follow_up (another turn within the follow-up window), retry (the same prompt again), correction (the user corrects the answer), abandonment (no turn after the first answer within the inactivity timeout).",
+        prefix: LabelPrefix::None,
+        labels: &["service_name", "signal"],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::SESSIONS,
+        kind: Counter,
+        unit: "{session}",
+        help: "Sessions that ended (inactive past the timeout or evicted), the denominator of abandonment.",
+        prefix: LabelPrefix::None,
+        labels: &["service_name"],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::SESSIONS_ACTIVE,
+        kind: Gauge,
+        unit: "{session}",
+        help: "Sessions tracked for implicit signals (bounded by configuration).",
+        prefix: LabelPrefix::None,
+        labels: &[],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::FEEDBACK_POSITIVE_RATIO,
+        kind: Gauge,
+        unit: "1",
+        help: "Share of explicit feedback that was positive over the trailing feedback window.",
+        prefix: LabelPrefix::None,
+        labels: &["service_name"],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::FEEDBACK_COVERAGE_RATIO,
+        kind: Gauge,
+        unit: "1",
+        help: "Share of calls that received explicit feedback over the trailing feedback window.",
+        prefix: LabelPrefix::None,
+        labels: &["service_name"],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::SESSION_SIGNAL_RATIO,
+        kind: Gauge,
+        unit: "1",
+        help: "Implicit signal ratio over the trailing window: follow_up, retry and correction per turn; abandonment per ended session.",
+        prefix: LabelPrefix::None,
+        labels: &["service_name", "signal"],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::SURVIVORSHIP_BIAS,
+        kind: Gauge,
+        unit: "1",
+        help: "1 when explicit feedback looks good while abandonment is high (thresholds in config): the users who leave do not vote.",
+        prefix: LabelPrefix::None,
+        labels: &["service_name"],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::EMBEDDING_REQUESTS,
+        kind: Counter,
+        unit: "{request}",
+        help: "Requests to the remote embeddings endpoint by outcome.",
+        prefix: LabelPrefix::None,
+        labels: &["outcome"],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::EMBEDDING_TEXTS,
+        kind: Counter,
+        unit: "{text}",
+        help: "Texts for remote embedding by result: embedded, cache_hit, dropped_queue_full, dropped_budget, failed.",
+        prefix: LabelPrefix::None,
+        labels: &["result"],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::QUALITY_OVERFLOW,
+        kind: Counter,
+        unit: "{record}",
+        help: "Quality records (evaluations, feedback, safety flags, sessions) folded into the overflow series because a quality metric reached its label-set limit.",
+        prefix: LabelPrefix::None,
+        labels: &["metric"],
         buckets: &[],
     },
     MetricDef {

@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod drift;
 pub mod heavy_hitters;
 pub mod histogram;
+pub mod labeled;
 mod pricer;
 mod processor;
 pub mod quality;
@@ -18,5 +19,5 @@ pub mod store;
 pub mod telemetry;
 
 pub use pricer::{CallPrice, PricedBy, Pricer, PricingConfig};
-pub use processor::{IngestReport, Processor, ProcessorConfig, unix_now_seconds};
+pub use processor::{IngestReport, Processor, ProcessorConfig, ProcessorError, unix_now_seconds};
 pub use telemetry::{RequestRejection, Signal, Transport};

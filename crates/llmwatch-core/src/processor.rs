@@ -9,6 +9,9 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
 use crate::drift::{DriftConfig, DriftMonitors};
 use crate::pricer::{Pricer, PricingConfig};
+use crate::quality::{
+    EvaluationRecord, EvaluationSource, QualityConfig, QualityConfigError, QualityMonitor,
+};
 use crate::snapshot::FamilySnapshot;
 use crate::spend::{SpendConfig, SpendTracker};
 use crate::store::{GenAiStore, StoreConfig};
@@ -25,6 +28,7 @@ pub struct ProcessorConfig {
     pub pricing: PricingConfig,
     pub spend: SpendConfig,
     pub drift: DriftConfig,
+    pub quality: QualityConfig,
 }
 
 impl Default for ProcessorConfig {
@@ -35,6 +39,7 @@ impl Default for ProcessorConfig {
             pricing: PricingConfig::default(),
             spend: SpendConfig::default(),
             drift: DriftConfig::default(),
+            quality: QualityConfig::default(),
         }
     }
 }
@@ -75,12 +80,13 @@ pub struct Processor {
     pricer: Pricer,
     spend: SpendTracker,
     drift: DriftMonitors,
+    quality: QualityMonitor,
     store: GenAiStore,
     telemetry: SelfTelemetry,
 }
 
 impl Processor {
-    pub fn new(config: &ProcessorConfig) -> Result<Processor, NormalizerError> {
+    pub fn new(config: &ProcessorConfig) -> Result<Processor, ProcessorError> {
         let normalizer = Normalizer::new(config.dimensions.clone())?;
         let dimension_labels: Vec<String> =
             config.dimensions.iter().map(|d| d.label.clone()).collect();
@@ -93,6 +99,7 @@ impl Processor {
             pricer: Pricer::new(config.pricing.clone()),
             spend: SpendTracker::new(&config.spend),
             drift: DriftMonitors::new(config.drift.clone(), &dimension_labels),
+            quality: QualityMonitor::new(config.quality.clone())?,
             store,
             telemetry: SelfTelemetry::default(),
         })
@@ -112,6 +119,20 @@ impl Processor {
 
     pub fn drift(&self) -> &DriftMonitors {
         &self.drift
+    }
+
+    pub fn quality(&self) -> &QualityMonitor {
+        &self.quality
+    }
+
+    /// Records an evaluation result (the judge's, a plugin's, a user's) in the score metrics and
+    /// in the score's SPC chart.
+    pub fn record_evaluation(&self, record: &EvaluationRecord<'_>) {
+        self.quality.record_evaluation(record);
+        if let Some(score) = record.score {
+            self.drift
+                .observe_score(record.service_name, record.name, score);
+        }
     }
 
     pub fn ingest_traces(
@@ -134,6 +155,7 @@ impl Processor {
                             self.spend.record(&call, cost * count as f64);
                         }
                         self.drift.observe(&call, &price);
+                        self.quality.observe_call(&call);
                         calls += 1;
                     }
                     Ok(None) => ignored += 1,
@@ -167,13 +189,16 @@ impl Processor {
             for record in resource_logs.scope_logs.iter().flat_map(|s| &s.log_records) {
                 let kind = match self.normalizer.log_record(&resource, record) {
                     Ok(Some(LogEvent::Evaluation(evaluation))) => {
-                        if let Some(score) = evaluation.score {
-                            self.drift.observe_score(
-                                evaluation.service_name,
-                                evaluation.name,
-                                score,
-                            );
-                        }
+                        self.record_evaluation(&EvaluationRecord {
+                            service_name: evaluation.service_name,
+                            request_model: "",
+                            name: evaluation.name,
+                            score: evaluation.score,
+                            source: EvaluationSource::External,
+                            flagged: evaluation
+                                .score
+                                .is_some_and(|s| self.quality.flags_external_score(s)),
+                        });
                         RecordKind::Evaluation
                     }
                     Ok(Some(LogEvent::CallContent(_))) => RecordKind::ContentEvent,
@@ -216,8 +241,39 @@ impl Processor {
         self.store.snapshot(&mut families);
         self.spend.snapshot(&mut families, now);
         self.drift.snapshot(&mut families);
+        self.quality.snapshot(&mut families);
         self.telemetry.snapshot(&mut families);
         families
+    }
+}
+
+/// A processor that cannot be built from its configuration.
+#[derive(Debug)]
+pub enum ProcessorError {
+    Normalizer(NormalizerError),
+    Quality(QualityConfigError),
+}
+
+impl std::fmt::Display for ProcessorError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProcessorError::Normalizer(e) => e.fmt(f),
+            ProcessorError::Quality(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for ProcessorError {}
+
+impl From<NormalizerError> for ProcessorError {
+    fn from(e: NormalizerError) -> Self {
+        ProcessorError::Normalizer(e)
+    }
+}
+
+impl From<QualityConfigError> for ProcessorError {
+    fn from(e: QualityConfigError) -> Self {
+        ProcessorError::Quality(e)
     }
 }
 

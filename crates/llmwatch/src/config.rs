@@ -707,6 +707,8 @@ impl Config {
                 })
                 .collect(),
             max_series: self.limits.max_series_per_metric,
+            // Replaced by the [sampling] and [safety] sections (issue 5, in progress).
+            quality: llmwatch_core::quality::QualityConfig::default(),
         })
     }
 

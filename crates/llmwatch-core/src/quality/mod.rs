@@ -1,10 +1,18 @@
-//! Output quality: which calls are judged ([`sampler`]) and a fast safety pattern monitor on
-//! captured content ([`safety`]).
+//! Output quality: which calls are judged ([`sampler`]), a fast safety pattern monitor on
+//! captured content ([`safety`]), and the processor stage that uses both and records every
+//! evaluation ([`monitor`]).
 //!
-//! Pure: no I/O, no async. Both are built once from their configuration and then only read.
+//! No I/O, no async: slow work (the judge, plugins) is handed to a [`QualitySink`] that never
+//! waits, and its results come back as [`EvaluationRecord`]s.
 
+pub mod monitor;
 pub mod safety;
 pub mod sampler;
+
+pub use monitor::{
+    CallQuality, EvaluationRecord, EvaluationSource, QualityConfig, QualityConfigError,
+    QualityMetrics, QualityMonitor, QualitySink, SampledCall,
+};
 
 pub use safety::{
     AppliesTo, Category, Flag, MatchCheck, SafetyConfig, SafetyConfigError, SafetyMonitor, Source,
