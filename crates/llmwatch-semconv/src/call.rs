@@ -194,4 +194,7 @@ pub struct CallContentEvent<'a> {
 pub enum LogEvent<'a> {
     Evaluation(Evaluation<'a>),
     CallContent(CallContentEvent<'a>),
+    /// Explicit user feedback: a `gen_ai.user.feedback` event, or an evaluation whose name is
+    /// configured as user feedback.
+    Feedback(crate::feedback::Feedback<'a>),
 }

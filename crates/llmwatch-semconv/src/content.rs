@@ -54,6 +54,91 @@ impl ContentRef<'_> {
     }
 }
 
+impl ContentRef<'_> {
+    /// The text of the last user message of an input, for implicit signals (a correction starts
+    /// the user's new message). Message lists in any of the conventions' shapes are searched for
+    /// the last `role: user` entry; input that is not a message list (a plain prompt) is the
+    /// user's text as a whole.
+    pub fn last_user_text(&self) -> Option<String> {
+        let mut out = Vec::new();
+        match self {
+            ContentRef::Value(value) => last_user_any(value, &mut out),
+            ContentRef::Flattened { attributes, prefix } => {
+                // `{prefix}{index}.…role = "user"`: the highest such index is the last message.
+                let index_of = |key: &str| -> Option<u64> {
+                    key.strip_prefix(prefix)?.split('.').next()?.parse().ok()
+                };
+                let last = attributes
+                    .iter()
+                    .filter(|kv| kv.key.ends_with("role"))
+                    .filter(|kv| kv.value.as_ref().and_then(crate::value::as_str) == Some("user"))
+                    .filter_map(|kv| index_of(&kv.key))
+                    .max()?;
+                for kv in attributes.iter() {
+                    if index_of(&kv.key) == Some(last)
+                        && crate::span::is_flattened_content(&kv.key)
+                        && let Some(value) = &kv.value
+                    {
+                        collect_any(value, &mut out);
+                    }
+                }
+            }
+        }
+        let text = out.join("\n");
+        (!text.trim().is_empty()).then_some(text)
+    }
+}
+
+fn last_user_any(value: &AnyValue, out: &mut Vec<String>) {
+    match &value.value {
+        Some(Value::StringValue(s)) => match serde_json::from_str::<serde_json::Value>(s) {
+            Ok(json @ (serde_json::Value::Array(_) | serde_json::Value::Object(_))) => {
+                last_user_json(&json, out)
+            }
+            _ => out.push(s.clone()),
+        },
+        Some(Value::ArrayValue(array)) => {
+            let is_user = |v: &&AnyValue| match &v.value {
+                Some(Value::KvlistValue(list)) => list.values.iter().any(|kv| {
+                    kv.key == "role"
+                        && kv.value.as_ref().and_then(crate::value::as_str) == Some("user")
+                }),
+                _ => false,
+            };
+            if let Some(message) = array.values.iter().rfind(is_user) {
+                collect_any(message, out);
+            }
+        }
+        // One message (the legacy `gen_ai.user.message` body).
+        Some(Value::KvlistValue(_)) => collect_any(value, out),
+        _ => {}
+    }
+}
+
+fn last_user_json(json: &serde_json::Value, out: &mut Vec<String>) {
+    match json {
+        serde_json::Value::Array(items) => {
+            let is_user =
+                |v: &&serde_json::Value| v.get("role").and_then(|r| r.as_str()) == Some("user");
+            if let Some(message) = items.iter().rfind(is_user) {
+                collect_json(message, out);
+            }
+        }
+        // A raw request payload: `{"messages": [...]}` or `{"input": [...]}`.
+        serde_json::Value::Object(map) => {
+            if let Some(messages) = map.get("messages").or_else(|| map.get("input")) {
+                match messages {
+                    serde_json::Value::String(text) => out.push(text.clone()),
+                    other => last_user_json(other, out),
+                }
+            } else if map.get("role").and_then(|r| r.as_str()) == Some("user") {
+                collect_json(json, out);
+            }
+        }
+        _ => {}
+    }
+}
+
 fn collect_any(value: &AnyValue, out: &mut Vec<String>) {
     match &value.value {
         Some(Value::StringValue(s)) => match serde_json::from_str::<serde_json::Value>(s) {
@@ -133,5 +218,51 @@ mod tests {
             prefix: "gen_ai.prompt.",
         };
         assert_eq!(input.to_text(), "Hello");
+    }
+
+    #[test]
+    fn finds_the_last_user_message_in_every_shape() {
+        let openai = string(
+            r#"[{"role":"user","content":"What is 2+2?"},{"role":"assistant","content":"5"},{"role":"user","content":"No, that's wrong"}]"#,
+        );
+        assert_eq!(
+            ContentRef::Value(&openai).last_user_text().as_deref(),
+            Some("No, that's wrong")
+        );
+        let parts = string(
+            r#"[{"role":"user","parts":[{"type":"text","content":"Hi"}]},{"role":"tool","parts":[{"type":"text","content":"42"}]}]"#,
+        );
+        assert_eq!(
+            ContentRef::Value(&parts).last_user_text().as_deref(),
+            Some("Hi")
+        );
+        let raw = string(r#"{"model":"m","messages":[{"role":"user","content":"Again?"}]}"#);
+        assert_eq!(
+            ContentRef::Value(&raw).last_user_text().as_deref(),
+            Some("Again?")
+        );
+        let plain = string("Complete this sentence");
+        assert_eq!(
+            ContentRef::Value(&plain).last_user_text().as_deref(),
+            Some("Complete this sentence")
+        );
+        let flattened = vec![
+            kv("gen_ai.prompt.0.role", "user"),
+            kv("gen_ai.prompt.0.content", "First"),
+            kv("gen_ai.prompt.1.role", "assistant"),
+            kv("gen_ai.prompt.1.content", "Answer"),
+            kv("gen_ai.prompt.2.role", "user"),
+            kv("gen_ai.prompt.2.content", "Actually, I meant Paris"),
+        ];
+        let input = ContentRef::Flattened {
+            attributes: &flattened,
+            prefix: "gen_ai.prompt.",
+        };
+        assert_eq!(
+            input.last_user_text().as_deref(),
+            Some("Actually, I meant Paris")
+        );
+        let system_only = string(r#"[{"role":"system","content":"Be brief."}]"#);
+        assert_eq!(ContentRef::Value(&system_only).last_user_text(), None);
     }
 }

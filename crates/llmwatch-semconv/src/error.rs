@@ -18,6 +18,7 @@ pub enum RejectReason {
     InvalidTimestamps,
     InvalidTokenCount,
     InvalidEvaluation,
+    InvalidFeedback,
 }
 
 impl RejectReason {
@@ -28,6 +29,7 @@ impl RejectReason {
             RejectReason::InvalidTimestamps => "invalid_timestamps",
             RejectReason::InvalidTokenCount => "invalid_token_count",
             RejectReason::InvalidEvaluation => "invalid_evaluation",
+            RejectReason::InvalidFeedback => "invalid_feedback",
         }
     }
 }

@@ -10,6 +10,7 @@
 mod call;
 mod content;
 mod error;
+mod feedback;
 mod fields;
 mod finish_reason;
 mod log;
@@ -28,6 +29,10 @@ pub use call::{
 };
 pub use content::{CapturedContent, ContentRef};
 pub use error::{RecordError, RejectReason};
+pub use feedback::{
+    CORRECTION_EVALUATION, FEEDBACK_EVENT, Feedback, FeedbackFields, FeedbackKind, FeedbackRules,
+    FeedbackSignal, RATING_EVALUATION, REPORT_EVALUATION, RatingScale, THUMBS_EVALUATION,
+};
 pub use fields::{ATTRIBUTE_TABLE, Field};
 pub use finish_reason::{FinishReason, FinishReasonCounts};
 pub use normalizer::{Dimension, Normalizer, NormalizerError};

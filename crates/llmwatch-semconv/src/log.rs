@@ -1,10 +1,12 @@
-//! Log record → [`LogEvent`]: evaluation results and the message events that carry content.
+//! Log record → [`LogEvent`]: evaluation results, user feedback and the message events that carry
+//! content.
 
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 
 use crate::call::{CallContentEvent, Evaluation, LogEvent};
 use crate::content::{CapturedContent, ContentRef};
 use crate::error::{RecordError, RejectReason};
+use crate::feedback::{FEEDBACK_EVENT, FeedbackFields};
 use crate::finish_reason::{FinishReason, FinishReasonCounts};
 use crate::normalizer::Normalizer;
 use crate::resource::ResourceInfo;
@@ -49,6 +51,17 @@ impl Normalizer {
                         )
                     })?),
                 };
+                if let Some(kind) = self.feedback.kind_of(name) {
+                    let fields = FeedbackFields {
+                        evaluation_name: Some(name),
+                        ..feedback_fields(resource, record)?
+                    };
+                    let label = find_str(attributes, "gen_ai.evaluation.score.label");
+                    return self
+                        .feedback
+                        .from_evaluation(kind, score, label, fields)
+                        .map(|feedback| Some(LogEvent::Feedback(feedback)));
+                }
                 LogEvent::Evaluation(Evaluation {
                     trace_id: &record.trace_id,
                     span_id: &record.span_id,
@@ -62,6 +75,10 @@ impl Normalizer {
                         .service_name
                         .unwrap_or(resource.fallback_service_name),
                 })
+            }
+            FEEDBACK_EVENT => {
+                let fields = feedback_fields(resource, record)?;
+                LogEvent::Feedback(self.feedback.check(&fields)?)
             }
             "gen_ai.choice" => {
                 let mut finish_reasons = FinishReasonCounts::default();
@@ -139,8 +156,9 @@ impl Normalizer {
 }
 
 /// The log-based events this crate reads; every other record is not ours.
-const GENAI_EVENTS: [&str; 8] = [
+const GENAI_EVENTS: [&str; 9] = [
     "gen_ai.evaluation.result",
+    FEEDBACK_EVENT,
     "gen_ai.choice",
     "gen_ai.system.message",
     "gen_ai.user.message",
@@ -150,6 +168,47 @@ const GENAI_EVENTS: [&str; 8] = [
     "gen_ai.tools.message",
     "gen_ai.client.inference.operation.details",
 ];
+
+/// The feedback attributes any feedback-carrying event may have; the record's trace context
+/// names the call the feedback is about.
+fn feedback_fields<'a>(
+    resource: &ResourceInfo<'a>,
+    record: &'a LogRecord,
+) -> Result<FeedbackFields<'a>, RecordError> {
+    let attributes = &record.attributes;
+    let number = |key: &str| -> Result<Option<f64>, RecordError> {
+        match find(attributes, key) {
+            None => Ok(None),
+            Some(value) => as_f64(value).map(Some).ok_or_else(|| {
+                RecordError::new(
+                    RejectReason::InvalidFeedback,
+                    format!(
+                        "{key} must be a finite number, got {}",
+                        crate::value::describe(value)
+                    ),
+                )
+            }),
+        }
+    };
+    Ok(FeedbackFields {
+        trace_id: &record.trace_id,
+        span_id: &record.span_id,
+        response_id: find_str(attributes, "gen_ai.response.id"),
+        conversation_id: find_str(attributes, "gen_ai.conversation.id")
+            .or_else(|| find_str(attributes, "session.id")),
+        service_name: Some(
+            resource
+                .service_name
+                .unwrap_or(resource.fallback_service_name),
+        ),
+        signal: find_str(attributes, "gen_ai.feedback.signal"),
+        rating: number("gen_ai.feedback.rating")?,
+        rating_min: number("gen_ai.feedback.rating.min")?,
+        rating_max: number("gen_ai.feedback.rating.max")?,
+        comment: find_str(attributes, "gen_ai.feedback.comment"),
+        evaluation_name: None,
+    })
+}
 
 fn content_event<'a>(
     record: &'a LogRecord,

@@ -5,6 +5,7 @@ use std::fmt;
 use rustc_hash::FxHashMap;
 
 use crate::call::MAX_DIMENSIONS;
+use crate::feedback::FeedbackRules;
 
 /// An extra label taken from span or resource attributes, e.g. `feature` from `app.feature`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +22,8 @@ pub struct Normalizer {
     pub(crate) dimensions: Vec<Dimension>,
     /// Attribute key → (dimension index, rank among that dimension's keys).
     pub(crate) dimension_keys: FxHashMap<String, (usize, usize)>,
+    /// How user feedback events and feedback-named evaluations are read.
+    pub(crate) feedback: FeedbackRules,
 }
 
 /// A dimension configuration the normalizer cannot honour.
@@ -62,7 +65,18 @@ impl Normalizer {
         Ok(Normalizer {
             dimensions,
             dimension_keys,
+            feedback: FeedbackRules::default(),
         })
+    }
+
+    /// Reads user feedback by these rules instead of the defaults.
+    pub fn with_feedback_rules(mut self, rules: FeedbackRules) -> Normalizer {
+        self.feedback = rules;
+        self
+    }
+
+    pub fn feedback_rules(&self) -> &FeedbackRules {
+        &self.feedback
     }
 
     pub fn dimensions(&self) -> &[Dimension] {

@@ -9,8 +9,9 @@ mod common;
 
 use common::*;
 use llmwatch_semconv::{
-    Dimension, Evaluation, FinishReason as R, InputAccounting, LogEvent, MAX_TOKENS_PER_CALL,
-    Normalizer, RejectReason, TokenUsage,
+    Dimension, Evaluation, Feedback, FeedbackKind, FeedbackRules, FeedbackSignal,
+    FinishReason as R, InputAccounting, LogEvent, MAX_TOKENS_PER_CALL, Normalizer, RejectReason,
+    TokenUsage,
 };
 use opentelemetry_proto::tonic::common::v1::AnyValue;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
@@ -2014,6 +2015,171 @@ fn invalid_evaluations_are_rejected() {
     let mut long_span = log_record("gen_ai.choice", vec![], None);
     long_span.span_id = vec![1; 16];
     assert_eq!(reason(&long_span), RejectReason::InvalidSpanId);
+}
+
+/// The feedback event as a web app emits it when a user clicks, under the call's trace context.
+#[test]
+fn user_feedback_event_with_trace_context() {
+    let res = resource(vec![kv("service.name", s("support-bot"))]);
+    let record = log_record(
+        "gen_ai.user.feedback",
+        vec![
+            kv("gen_ai.feedback.signal", s("thumbs_down")),
+            kv("gen_ai.feedback.comment", s("Wrong order number")),
+            kv("gen_ai.response.id", s("chatcmpl-9")),
+            kv("gen_ai.conversation.id", s("conv-17")),
+        ],
+        None,
+    );
+    let normalizer = plain();
+    let info = normalizer.resource(Some(&res));
+    let Some(LogEvent::Feedback(feedback)) = normalizer.log_record(&info, &record).unwrap() else {
+        panic!("not feedback");
+    };
+    assert_eq!(
+        feedback,
+        Feedback {
+            trace_id: &TRACE_ID,
+            span_id: &SPAN_ID,
+            response_id: Some("chatcmpl-9"),
+            conversation_id: Some("conv-17"),
+            service_name: "support-bot",
+            signal: FeedbackSignal::ThumbsDown,
+            rating: None,
+            score: Some(0.0),
+            evaluation_name: "user_feedback",
+            has_comment: true,
+        }
+    );
+}
+
+/// A rating on a 0–10 scale from an older SDK (`event.name` attribute, int rating as a string,
+/// session id instead of a conversation id, no trace context).
+#[test]
+fn user_feedback_rating_on_its_own_scale() {
+    let mut record = log_record(
+        "",
+        vec![
+            kv("event.name", s("gen_ai.user.feedback")),
+            kv("gen_ai.feedback.rating", s("7")),
+            kv("gen_ai.feedback.rating.min", i(0)),
+            kv("gen_ai.feedback.rating.max", i(10)),
+            kv("session.id", s("s-1")),
+        ],
+        None,
+    );
+    record.trace_id.clear();
+    record.span_id.clear();
+    let normalizer = plain();
+    let info = normalizer.resource(None);
+    let Some(LogEvent::Feedback(feedback)) = normalizer.log_record(&info, &record).unwrap() else {
+        panic!("not feedback");
+    };
+    assert_eq!(feedback.signal, FeedbackSignal::Rating);
+    assert_eq!((feedback.rating, feedback.score), (Some(7.0), Some(0.7)));
+    assert_eq!(feedback.evaluation_name, "user_rating");
+    assert_eq!(feedback.conversation_id, Some("s-1"));
+    assert_eq!((feedback.trace_id, feedback.service_name), (&[][..], ""));
+}
+
+/// `gen_ai.evaluation.result` with a configured user-feedback name is feedback (thumbs from the
+/// score, stars on the default 1–5 scale); other names stay evaluations.
+#[test]
+fn evaluation_results_with_feedback_names_are_user_feedback() {
+    let normalizer = plain();
+    let info = normalizer.resource(None);
+    let thumbs = log_record(
+        "gen_ai.evaluation.result",
+        vec![
+            kv("gen_ai.evaluation.name", s("user_feedback")),
+            kv("gen_ai.evaluation.score.value", i(1)),
+        ],
+        None,
+    );
+    let Some(LogEvent::Feedback(up)) = normalizer.log_record(&info, &thumbs).unwrap() else {
+        panic!("not feedback");
+    };
+    assert_eq!((up.signal, up.score), (FeedbackSignal::ThumbsUp, Some(1.0)));
+    let stars = log_record(
+        "gen_ai.evaluation.result",
+        vec![
+            kv("gen_ai.evaluation.name", s("user_rating")),
+            kv("gen_ai.evaluation.score.value", f(2.0)),
+        ],
+        None,
+    );
+    let Some(LogEvent::Feedback(two)) = normalizer.log_record(&info, &stars).unwrap() else {
+        panic!("not feedback");
+    };
+    assert_eq!(
+        (two.signal, two.score),
+        (FeedbackSignal::Rating, Some(0.25))
+    );
+    assert_eq!(two.evaluation_name, "user_rating");
+    let custom = Normalizer::default().with_feedback_rules(FeedbackRules {
+        evaluation_names: vec![("csat".to_owned(), FeedbackKind::Score)],
+        ..FeedbackRules::default()
+    });
+    let csat = log_record(
+        "gen_ai.evaluation.result",
+        vec![
+            kv("gen_ai.evaluation.name", s("csat")),
+            kv("gen_ai.evaluation.score.value", f(0.5)),
+        ],
+        None,
+    );
+    let Some(LogEvent::Feedback(half)) = custom.log_record(&info, &csat).unwrap() else {
+        panic!("not feedback");
+    };
+    assert_eq!((half.score, half.evaluation_name), (Some(0.5), "csat"));
+    // With custom rules, user_feedback is an ordinary evaluation again.
+    assert!(matches!(
+        custom.log_record(&info, &thumbs).unwrap(),
+        Some(LogEvent::Evaluation(_))
+    ));
+}
+
+#[test]
+fn invalid_feedback_is_rejected_with_a_reason() {
+    let normalizer = plain();
+    let info = normalizer.resource(None);
+    let detail = |attributes| {
+        let record = log_record("gen_ai.user.feedback", attributes, None);
+        let error = normalizer.log_record(&info, &record).unwrap_err();
+        assert_eq!(error.reason, RejectReason::InvalidFeedback);
+        error.detail
+    };
+    assert_eq!(
+        detail(vec![kv("gen_ai.feedback.signal", s("meh"))]),
+        "unknown signal \"meh\": expected thumbs_up, thumbs_down, rating, correction or report"
+    );
+    assert_eq!(
+        detail(vec![kv("gen_ai.feedback.comment", s("hi"))]),
+        "no signal: expected thumbs_up, thumbs_down, rating, correction or report"
+    );
+    assert_eq!(
+        detail(vec![kv("gen_ai.feedback.rating", i(9))]),
+        "rating 9 is outside the scale 1..5"
+    );
+    assert_eq!(
+        detail(vec![kv("gen_ai.feedback.rating", s("great"))]),
+        "gen_ai.feedback.rating must be a finite number, got string \"great\""
+    );
+    let half_thumb = log_record(
+        "gen_ai.evaluation.result",
+        vec![
+            kv("gen_ai.evaluation.name", s("user_feedback")),
+            kv("gen_ai.evaluation.score.value", f(0.5)),
+        ],
+        None,
+    );
+    assert_eq!(
+        normalizer
+            .log_record(&info, &half_thumb)
+            .unwrap_err()
+            .reason,
+        RejectReason::InvalidFeedback
+    );
 }
 
 #[test]
