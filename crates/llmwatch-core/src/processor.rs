@@ -202,6 +202,8 @@ impl Processor {
                         RecordKind::Evaluation
                     }
                     Ok(Some(LogEvent::CallContent(_))) => RecordKind::ContentEvent,
+                    // Recorded by the feedback stage (issue 5, in progress).
+                    Ok(Some(LogEvent::Feedback(_))) => RecordKind::Ignored,
                     Ok(None) => RecordKind::Ignored,
                     Err(error) => {
                         self.telemetry

@@ -121,12 +121,13 @@ impl RecordKind {
     }
 }
 
-const RECORD_REASONS: [RejectReason; 5] = [
+const RECORD_REASONS: [RejectReason; 6] = [
     RejectReason::InvalidTraceId,
     RejectReason::InvalidSpanId,
     RejectReason::InvalidTimestamps,
     RejectReason::InvalidTokenCount,
     RejectReason::InvalidEvaluation,
+    RejectReason::InvalidFeedback,
 ];
 
 const T: usize = Transport::ALL.len();
