@@ -1,13 +1,11 @@
 //! The HTTP client: one evaluation is one or more chat-completions requests, retried by the
 //! rules in the crate docs.
 
-use std::time::{Duration, SystemTime};
-
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
-use reqwest::{StatusCode, Url};
+use reqwest::Url;
 use serde_json::Value;
 
 use crate::config::{ConfigError, Dimension, JudgeConfig};
+use crate::endpoint::{Access, Endpoint, EndpointError, Exchange, Transient};
 use crate::error::{JudgeError, Outcome, Usage, excerpt};
 use crate::parse::{ParseFailure, Parsed, Reply, parse_reply};
 use crate::prompt::{JudgeRequest, applicable_dimensions, request_body};
@@ -15,7 +13,7 @@ use crate::prompt::{JudgeRequest, applicable_dimensions, request_body};
 /// The largest reply body read; a longer one is a parse failure.
 const MAX_REPLY_BYTES: usize = 4 << 20;
 
-/// How much of an error body is kept, in characters.
+/// How much of a cut reply is kept, in characters.
 const BODY_EXCERPT_CHARS: usize = 300;
 
 /// A judge's scores for one call.
@@ -61,15 +59,14 @@ pub fn outcome_of(result: &Result<Verdict, JudgeError>) -> Outcome {
 /// run concurrently, and dropping an evaluation's future cancels its request.
 pub struct Judge {
     config: JudgeConfig,
-    url: Url,
-    client: reqwest::Client,
+    endpoint: Endpoint,
 }
 
 impl std::fmt::Debug for Judge {
     /// Never shows the API key.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Judge")
-            .field("url", &self.url.as_str())
+            .field("url", &self.endpoint.url().as_str())
             .field("model", &self.config.model)
             .field("api_key_env", &self.config.api_key_env)
             .finish_non_exhaustive()
@@ -86,30 +83,7 @@ enum Attempt {
     Rejected { status: u16, body_excerpt: String },
 }
 
-enum Transient {
-    RateLimited {
-        retry_after: Option<Duration>,
-        body_excerpt: String,
-    },
-    Server {
-        status: u16,
-        retry_after: Option<Duration>,
-        body_excerpt: String,
-    },
-    Timeout,
-    Transport(String),
-}
-
 impl Transient {
-    fn retry_after(&self) -> Option<Duration> {
-        match self {
-            Transient::RateLimited { retry_after, .. } | Transient::Server { retry_after, .. } => {
-                *retry_after
-            }
-            Transient::Timeout | Transient::Transport(_) => None,
-        }
-    }
-
     fn into_error(self, attempts: u32, usage: Usage) -> JudgeError {
         match self {
             Transient::RateLimited {
@@ -139,15 +113,6 @@ impl Transient {
             },
         }
     }
-
-    fn outcome(&self) -> Outcome {
-        match self {
-            Transient::RateLimited { .. } => Outcome::RateLimited,
-            Transient::Server { .. } => Outcome::ServerError,
-            Transient::Timeout => Outcome::Timeout,
-            Transient::Transport(_) => Outcome::TransportError,
-        }
-    }
 }
 
 impl Judge {
@@ -165,59 +130,13 @@ impl Judge {
         lookup: impl FnOnce(&str) -> Option<String>,
     ) -> Result<Judge, ConfigError> {
         config.validate()?;
-        let url = chat_completions_url(&config.base_url)?;
-
-        let mut headers = HeaderMap::new();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        if let Some(var) = &config.api_key_env {
-            let key = lookup(var).ok_or_else(|| ConfigError::MissingApiKey { var: var.clone() })?;
-            let key = key.trim();
-            if key.is_empty() {
-                return Err(ConfigError::EmptyApiKey { var: var.clone() });
-            }
-            let mut value = HeaderValue::from_str(&format!("Bearer {key}"))
-                .map_err(|_| ConfigError::InvalidApiKey { var: var.clone() })?;
-            value.set_sensitive(true);
-            headers.insert(AUTHORIZATION, value);
-        }
-        for (name, value) in &config.extra_headers {
-            let invalid = |reason: &str| ConfigError::InvalidHeader {
-                name: name.clone(),
-                reason: reason.to_owned(),
-            };
-            let header = HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| invalid("not a valid header name"))?;
-            if header == CONTENT_TYPE {
-                return Err(invalid("Content-Type is set by the judge"));
-            }
-            if header == AUTHORIZATION && config.api_key_env.is_some() {
-                return Err(invalid(
-                    "Authorization is set from api_key_env; set one or the other",
-                ));
-            }
-            let mut value =
-                HeaderValue::from_str(value).map_err(|_| invalid("not a valid header value"))?;
-            if header == AUTHORIZATION {
-                value.set_sensitive(true);
-            }
-            headers.insert(header, value);
-        }
-
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("llmwatch-judge/", env!("CARGO_PKG_VERSION")))
-            .default_headers(headers)
-            // A redirected POST would turn into a GET: report the 3xx instead.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| ConfigError::Invalid {
-                key: "judge".into(),
-                reason: format!("cannot build the HTTP client: {e}"),
-            })?;
-        Ok(Judge {
-            config,
-            url,
-            client,
-        })
+        let access = Access {
+            base_url: &config.base_url,
+            api_key_env: config.api_key_env.as_deref(),
+            extra_headers: &config.extra_headers,
+        };
+        let endpoint = Endpoint::new(access, "chat/completions", lookup)?;
+        Ok(Judge { config, endpoint })
     }
 
     /// The configuration the judge was built from.
@@ -227,7 +146,7 @@ impl Judge {
 
     /// The URL requests go to: `{base_url}/chat/completions`.
     pub fn url(&self) -> &Url {
-        &self.url
+        self.endpoint.url()
     }
 
     /// Whether any dimension applies to `request`; when none does, [`Judge::evaluate`]
@@ -309,11 +228,7 @@ impl Judge {
                     if transient_failures >= self.config.max_attempts {
                         return Err(failure.into_error(attempts, usage));
                     }
-                    let backoff = self.config.backoff;
-                    let wait = match failure.retry_after() {
-                        Some(asked) => asked.min(backoff.max),
-                        None => backoff.delay(transient_failures),
-                    };
+                    let wait = failure.wait(&self.config.backoff, transient_failures);
                     tracing::debug!(
                         attempts,
                         outcome = failure.outcome().as_str(),
@@ -328,174 +243,51 @@ impl Judge {
 
     /// One request, bounded by the timeout from sending to the last byte of the reply.
     async fn attempt(&self, body: &str, dimensions: &[&Dimension]) -> Attempt {
-        let exchange = async {
-            let response = self
-                .client
-                .post(self.url.clone())
-                .body(body.to_owned())
-                .send()
-                .await?;
-            let status = response.status();
-            let retry_after = response
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| parse_retry_after(v, SystemTime::now()));
-            let (bytes, complete) = read_limited(response, MAX_REPLY_BYTES).await?;
-            Ok::<_, reqwest::Error>((status, retry_after, bytes, complete))
-        };
-        let (status, retry_after, bytes, complete) =
-            match tokio::time::timeout(self.config.timeout, exchange).await {
-                Err(_) => return Attempt::Retry(Transient::Timeout),
-                Ok(Err(e)) => return Attempt::Retry(Transient::Transport(error_chain(&e))),
-                Ok(Ok(parts)) => parts,
-            };
-        let body_excerpt = || excerpt(&String::from_utf8_lossy(&bytes), BODY_EXCERPT_CHARS);
-        if status.is_success() {
-            if !complete {
-                return Attempt::Reply(Reply {
-                    usage: Usage::default(),
-                    model: None,
-                    verdict: Err(ParseFailure {
-                        reason: format!("reply body larger than {MAX_REPLY_BYTES} bytes"),
-                        raw_excerpt: body_excerpt(),
-                    }),
-                });
+        match self
+            .endpoint
+            .post(body.to_owned(), self.config.timeout, MAX_REPLY_BYTES)
+            .await
+        {
+            Exchange::Success {
+                body,
+                complete: false,
+            } => Attempt::Reply(Reply {
+                usage: Usage::default(),
+                model: None,
+                verdict: Err(ParseFailure {
+                    reason: format!("reply body larger than {MAX_REPLY_BYTES} bytes"),
+                    raw_excerpt: excerpt(&String::from_utf8_lossy(&body), BODY_EXCERPT_CHARS),
+                }),
+            }),
+            Exchange::Success { body, .. } => Attempt::Reply(parse_reply(&body, dimensions)),
+            Exchange::Retry(failure) => Attempt::Retry(failure),
+            Exchange::Rejected {
+                status,
+                body_excerpt,
+            } => Attempt::Rejected {
+                status,
+                body_excerpt,
+            },
+        }
+    }
+}
+
+impl From<EndpointError> for ConfigError {
+    fn from(error: EndpointError) -> ConfigError {
+        match error {
+            EndpointError::MissingApiKey { var } => ConfigError::MissingApiKey { var },
+            EndpointError::EmptyApiKey { var } => ConfigError::EmptyApiKey { var },
+            EndpointError::InvalidApiKey { var } => ConfigError::InvalidApiKey { var },
+            EndpointError::InvalidBaseUrl { url, reason } => {
+                ConfigError::InvalidBaseUrl { url, reason }
             }
-            return Attempt::Reply(parse_reply(&bytes, dimensions));
+            EndpointError::InvalidHeader { name, reason } => {
+                ConfigError::InvalidHeader { name, reason }
+            }
+            EndpointError::Client(reason) => ConfigError::Invalid {
+                key: "judge".into(),
+                reason: format!("cannot build the HTTP client: {reason}"),
+            },
         }
-        if status == StatusCode::TOO_MANY_REQUESTS {
-            return Attempt::Retry(Transient::RateLimited {
-                retry_after,
-                body_excerpt: body_excerpt(),
-            });
-        }
-        if status.is_server_error() {
-            return Attempt::Retry(Transient::Server {
-                status: status.as_u16(),
-                retry_after,
-                body_excerpt: body_excerpt(),
-            });
-        }
-        Attempt::Rejected {
-            status: status.as_u16(),
-            body_excerpt: body_excerpt(),
-        }
-    }
-}
-
-/// Reads at most `limit` bytes of the body; `false` when more were left unread.
-async fn read_limited(
-    mut response: reqwest::Response,
-    limit: usize,
-) -> Result<(Vec<u8>, bool), reqwest::Error> {
-    let mut bytes = Vec::new();
-    while let Some(chunk) = response.chunk().await? {
-        if bytes.len() + chunk.len() > limit {
-            bytes.extend_from_slice(&chunk[..limit - bytes.len()]);
-            return Ok((bytes, false));
-        }
-        bytes.extend_from_slice(&chunk);
-    }
-    Ok((bytes, true))
-}
-
-/// The error and its sources, `: `-separated (reqwest's own message is often just "error
-/// sending request").
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(e) = source {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        source = e.source();
-    }
-    text
-}
-
-/// `{base_url}/chat/completions`, for an http(s) base URL.
-fn chat_completions_url(base_url: &str) -> Result<Url, ConfigError> {
-    let invalid = |reason: String| ConfigError::InvalidBaseUrl {
-        url: base_url.to_owned(),
-        reason,
-    };
-    let url = Url::parse(&format!(
-        "{}/chat/completions",
-        base_url.trim().trim_end_matches('/')
-    ))
-    .map_err(|e| invalid(format!("not a URL: {e}")))?;
-    match url.scheme() {
-        "http" => {}
-        "https" if cfg!(feature = "rustls") => {}
-        "https" => {
-            return Err(invalid(
-                "https needs llmwatch-judge built with its `rustls` feature".into(),
-            ));
-        }
-        other => return Err(invalid(format!("scheme {other:?} is not http or https"))),
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(invalid(
-            "must not have a query or fragment; put the API root only".into(),
-        ));
-    }
-    Ok(url)
-}
-
-/// A `Retry-After` value (RFC 9110 section 10.2.3): whole seconds, or an HTTP date from which
-/// the wait until then is taken (zero when it has passed). `None` when it is neither.
-pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
-    let value = value.trim();
-    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-        return Some(Duration::from_secs(value.parse().unwrap_or(u64::MAX)));
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retry_after_seconds_and_dates() {
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        assert_eq!(parse_retry_after("1", now), Some(Duration::from_secs(1)));
-        assert_eq!(
-            parse_retry_after(" 120 ", now),
-            Some(Duration::from_secs(120))
-        );
-        assert_eq!(
-            parse_retry_after("99999999999999999999999", now),
-            Some(Duration::from_secs(u64::MAX))
-        );
-        let later = httpdate::fmt_http_date(now + Duration::from_secs(7));
-        assert_eq!(parse_retry_after(&later, now), Some(Duration::from_secs(7)));
-        let earlier = httpdate::fmt_http_date(now - Duration::from_secs(7));
-        assert_eq!(parse_retry_after(&earlier, now), Some(Duration::ZERO));
-        assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now),
-            Some(Duration::ZERO)
-        );
-        assert_eq!(parse_retry_after("", now), None);
-        assert_eq!(parse_retry_after("-1", now), None);
-        assert_eq!(parse_retry_after("soon", now), None);
-    }
-
-    #[test]
-    fn url_is_the_api_root_plus_chat_completions() {
-        let url = |base: &str| chat_completions_url(base).map(|u| u.to_string());
-        assert_eq!(
-            url("http://localhost:8000/v1/").unwrap(),
-            "http://localhost:8000/v1/chat/completions"
-        );
-        assert_eq!(
-            url("http://h/openai/v1").unwrap(),
-            "http://h/openai/v1/chat/completions"
-        );
-        assert!(url("localhost:8000").is_err());
-        assert!(url("ftp://h/v1").is_err());
-        assert!(url("http://h/v1?x=1").is_err());
-        assert_eq!(url("https://h/v1").is_ok(), cfg!(feature = "rustls"));
     }
 }

@@ -52,6 +52,7 @@
 
 mod client;
 mod config;
+mod endpoint;
 mod error;
 mod parse;
 mod prompt;
