@@ -1,14 +1,16 @@
 //! Output quality: which calls are judged ([`sampler`]), a fast safety pattern monitor on
-//! captured content ([`safety`]), and the processor stage that uses both and records every
-//! evaluation ([`monitor`]).
+//! captured content ([`safety`]), what a canary probe's answer must be ([`canary`]), and the
+//! processor stage that records every evaluation ([`monitor`]).
 //!
 //! No I/O, no async: slow work (the judge, plugins) is handed to a [`QualitySink`] that never
 //! waits, and its results come back as [`EvaluationRecord`]s.
 
+pub mod canary;
 pub mod monitor;
 pub mod safety;
 pub mod sampler;
 
+pub use canary::{CanaryOutcome, Expectation, ExpectationConfig, ExpectationError, RunCheck};
 pub use monitor::{
     CallQuality, EvaluationRecord, EvaluationSource, QualityConfig, QualityConfigError,
     QualityMetrics, QualityMonitor, QualitySink, SampledCall,
