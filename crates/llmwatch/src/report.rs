@@ -764,27 +764,14 @@ pub fn markdown(report: &Report) -> String {
                 key.moved.join(", ")
             }
         );
-        let numeric: Vec<&NumericReport> = key
+        let numeric: Vec<Vec<String>> = key
             .signals
             .iter()
             .filter_map(|s| match s {
-                SignalReport::Numeric(r) => Some(r),
-                SignalReport::Categorical(_) => None,
-            })
-            .collect();
-        if !numeric.is_empty() {
-            let _ = writeln!(
-                out,
-                "| signal | n ref | n cur | mean ref | mean cur | change | KS D | KS p | PSI | W1/σ | status |"
-            );
-            let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|");
-            for r in numeric {
-                let _ = writeln!(
-                    out,
-                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-                    r.signal,
-                    r.n_reference,
-                    r.n_current,
+                SignalReport::Numeric(r) => Some(vec![
+                    r.signal.to_string(),
+                    r.n_reference.to_string(),
+                    r.n_current.to_string(),
                     optional(r.reference_mean),
                     optional(r.current_mean),
                     r.mean_change
@@ -793,44 +780,67 @@ pub fn markdown(report: &Report) -> String {
                     optional(r.ks_p_value),
                     optional(r.psi),
                     optional(r.wasserstein_normalized),
-                    status_text(r.status)
-                );
-            }
-            out.push('\n');
-        }
-        let categorical: Vec<&CategoricalReport> = key
+                    status_text(r.status),
+                ]),
+                SignalReport::Categorical(_) => None,
+            })
+            .collect();
+        markdown_table(
+            &mut out,
+            &[
+                "signal", "n ref", "n cur", "mean ref", "mean cur", "change", "KS D", "KS p",
+                "PSI", "W1/σ", "status",
+            ],
+            &numeric,
+        );
+        let categorical: Vec<Vec<String>> = key
             .signals
             .iter()
             .filter_map(|s| match s {
-                SignalReport::Categorical(r) => Some(r),
-                SignalReport::Numeric(_) => None,
-            })
-            .collect();
-        if !categorical.is_empty() {
-            let _ = writeln!(
-                out,
-                "| signal | n ref | n cur | top ref | top cur | largest change | chi² p | JS | status |"
-            );
-            let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|");
-            for r in categorical {
-                let _ = writeln!(
-                    out,
-                    "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-                    r.signal,
-                    r.n_reference,
-                    r.n_current,
+                SignalReport::Categorical(r) => Some(vec![
+                    r.signal.to_string(),
+                    r.n_reference.to_string(),
+                    r.n_current.to_string(),
                     top(&r.categories, r.n_reference, |c| c.reference),
                     top(&r.categories, r.n_current, |c| c.current),
                     share_text(r.largest_change.as_ref()),
                     optional(r.chi2_p_value),
                     optional(r.js),
-                    status_text(r.status)
-                );
-            }
-            out.push('\n');
-        }
+                    status_text(r.status),
+                ]),
+                SignalReport::Numeric(_) => None,
+            })
+            .collect();
+        markdown_table(
+            &mut out,
+            &[
+                "signal",
+                "n ref",
+                "n cur",
+                "top ref",
+                "top cur",
+                "largest change",
+                "chi² p",
+                "JS",
+                "status",
+            ],
+            &categorical,
+        );
     }
     out
+}
+
+/// A Markdown table followed by a blank line; nothing when there are no rows.
+fn markdown_table(out: &mut String, header: &[&str], rows: &[Vec<String>]) {
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "| {} |", header.join(" | "));
+    let _ = writeln!(out, "|{}", "---|".repeat(header.len()));
+    for row in rows {
+        let _ = writeln!(out, "| {} |", row.join(" | "));
+    }
+    out.push('\n');
 }
 
 fn status_text(status: &str) -> String {
