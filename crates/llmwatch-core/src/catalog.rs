@@ -136,9 +136,11 @@ pub mod names {
     pub const CANARY_LATENCY: &str = "llmwatch_canary_latency_seconds";
     pub const CANARY_LAST_SUCCESS: &str = "llmwatch_canary_last_success_timestamp_seconds";
     pub const FEEDBACK: &str = "llmwatch_feedback_total";
+    pub const FEEDBACK_REJECTED: &str = "llmwatch_feedback_rejected_total";
     pub const SESSION_SIGNALS: &str = "llmwatch_session_signals_total";
     pub const SESSIONS: &str = "llmwatch_sessions_total";
     pub const SESSIONS_ACTIVE: &str = "llmwatch_sessions_active";
+    pub const SESSIONS_EVICTED: &str = "llmwatch_sessions_evicted_total";
     pub const FEEDBACK_POSITIVE_RATIO: &str = "llmwatch_feedback_positive_ratio";
     pub const FEEDBACK_COVERAGE_RATIO: &str = "llmwatch_feedback_coverage_ratio";
     pub const SESSION_SIGNAL_RATIO: &str = "llmwatch_session_signal_ratio";
@@ -598,6 +600,15 @@ pub const CATALOG: &[MetricDef] = &[
         buckets: &[],
     },
     MetricDef {
+        name: names::FEEDBACK_REJECTED,
+        kind: Counter,
+        unit: "{feedback}",
+        help: "Feedback items and requests refused, by channel (otlp, http, grpc) and reason (invalid_feedback, invalid_trace_id, invalid_span_id, or for a whole request undecodable, too_large, too_many_items, unsupported_media_type, unsupported_encoding, overloaded, unavailable, timeout).",
+        prefix: LabelPrefix::None,
+        labels: &["channel", "reason"],
+        buckets: &[],
+    },
+    MetricDef {
         name: names::SESSION_SIGNALS,
         kind: Counter,
         unit: "{signal}",
@@ -622,6 +633,15 @@ pub const CATALOG: &[MetricDef] = &[
         help: "Sessions tracked for implicit signals (bounded by configuration).",
         prefix: LabelPrefix::None,
         labels: &[],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::SESSIONS_EVICTED,
+        kind: Counter,
+        unit: "{session}",
+        help: "Sessions ended early to make room (sessions.max_sessions reached); part of llmwatch_sessions_total. When this grows, abandonment is overstated: raise the limit.",
+        prefix: LabelPrefix::None,
+        labels: &["service_name"],
         buckets: &[],
     },
     MetricDef {
@@ -736,7 +756,7 @@ pub const CATALOG: &[MetricDef] = &[
         name: names::NORMALIZED_RECORDS,
         kind: Counter,
         unit: "{record}",
-        help: "Accepted spans and log records by what normalization made of them (llm_call, evaluation, content_event, ignored).",
+        help: "Accepted spans and log records by what normalization made of them (llm_call, evaluation, content_event, feedback, ignored).",
         prefix: LabelPrefix::None,
         labels: &["signal", "record"],
         buckets: &[],

@@ -3,7 +3,10 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use llmwatch_semconv::{Dimension, LlmCall, LogEvent, Normalizer, NormalizerError, RecordError};
+use llmwatch_semconv::{
+    Dimension, Feedback, FeedbackFields, FeedbackSignal, LlmCall, LogEvent, Normalizer,
+    NormalizerError, RecordError, RejectReason,
+};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
@@ -12,6 +15,7 @@ use crate::pricer::{Pricer, PricingConfig};
 use crate::quality::{
     EvaluationRecord, EvaluationSource, QualityConfig, QualityConfigError, QualityMonitor,
 };
+use crate::quality::{Channel, FeedbackReceipt};
 use crate::snapshot::FamilySnapshot;
 use crate::spend::{SpendConfig, SpendTracker};
 use crate::store::{GenAiStore, StoreConfig};
@@ -87,7 +91,8 @@ pub struct Processor {
 
 impl Processor {
     pub fn new(config: &ProcessorConfig) -> Result<Processor, ProcessorError> {
-        let normalizer = Normalizer::new(config.dimensions.clone())?;
+        let normalizer = Normalizer::new(config.dimensions.clone())?
+            .with_feedback_rules(config.quality.feedback.rules.clone());
         let dimension_labels: Vec<String> =
             config.dimensions.iter().map(|d| d.label.clone()).collect();
         let store = GenAiStore::new(&StoreConfig {
@@ -140,7 +145,17 @@ impl Processor {
         request: &ExportTraceServiceRequest,
         transport: Transport,
     ) -> IngestReport {
-        let now = now_seconds();
+        self.ingest_traces_at(request, transport, now_seconds())
+    }
+
+    /// [`Self::ingest_traces`] at `now` (Unix seconds): the clock of series expiry and of the
+    /// feedback and session windows.
+    pub fn ingest_traces_at(
+        &self,
+        request: &ExportTraceServiceRequest,
+        transport: Transport,
+        now: u64,
+    ) -> IngestReport {
         let mut report = IngestReport::default();
         let (mut calls, mut ignored) = (0, 0);
         for resource_spans in &request.resource_spans {
@@ -155,7 +170,7 @@ impl Processor {
                             self.spend.record(&call, cost * count as f64);
                         }
                         self.drift.observe(&call, &price);
-                        self.quality.observe_call(&call);
+                        self.quality.observe_call_at(&call, now);
                         calls += 1;
                     }
                     Ok(None) => ignored += 1,
@@ -182,6 +197,16 @@ impl Processor {
         request: &ExportLogsServiceRequest,
         transport: Transport,
     ) -> IngestReport {
+        self.ingest_logs_at(request, transport, now_seconds())
+    }
+
+    /// [`Self::ingest_logs`] at `now` (Unix seconds), the clock of the feedback windows.
+    pub fn ingest_logs_at(
+        &self,
+        request: &ExportLogsServiceRequest,
+        transport: Transport,
+        now: u64,
+    ) -> IngestReport {
         let mut report = IngestReport::default();
         let mut kinds = [0u64; RecordKind::ALL.len()];
         for resource_logs in &request.resource_logs {
@@ -202,10 +227,17 @@ impl Processor {
                         RecordKind::Evaluation
                     }
                     Ok(Some(LogEvent::CallContent(_))) => RecordKind::ContentEvent,
-                    // Recorded by the feedback stage (issue 5, in progress).
-                    Ok(Some(LogEvent::Feedback(_))) => RecordKind::Ignored,
+                    Ok(Some(LogEvent::Feedback(feedback))) => {
+                        self.record_feedback_at(&feedback, Channel::Otlp, now);
+                        RecordKind::Feedback
+                    }
                     Ok(None) => RecordKind::Ignored,
                     Err(error) => {
+                        if error.reason == RejectReason::InvalidFeedback {
+                            self.quality
+                                .signals()
+                                .rejected(Channel::Otlp, error.reason.as_str());
+                        }
                         self.telemetry
                             .rejected_record(Signal::Logs, transport, error.reason);
                         report.reject(&error);
@@ -223,6 +255,71 @@ impl Processor {
                 .normalized(Signal::Logs, kind, kinds[kind as usize]);
         }
         report.finish("log records")
+    }
+
+    /// Records checked feedback: the feedback counters and ratios, and its score as an evaluation
+    /// with source `user` (flagged when negative), matched to its call when one is remembered.
+    pub fn record_feedback_at(
+        &self,
+        feedback: &Feedback<'_>,
+        channel: Channel,
+        now: u64,
+    ) -> FeedbackReceipt {
+        let receipt = self
+            .quality
+            .signals()
+            .record_feedback(feedback, channel, now);
+        let flagged = match feedback.signal {
+            FeedbackSignal::ThumbsUp => false,
+            FeedbackSignal::ThumbsDown | FeedbackSignal::Correction | FeedbackSignal::Report => {
+                true
+            }
+            FeedbackSignal::Rating => feedback
+                .score
+                .is_some_and(|s| self.quality.flags_external_score(s)),
+        };
+        self.record_evaluation(&EvaluationRecord {
+            service_name: &receipt.service,
+            request_model: &receipt.model,
+            name: feedback.evaluation_name,
+            score: feedback.score,
+            source: EvaluationSource::User,
+            flagged,
+        });
+        receipt
+    }
+
+    /// Checks one feedback item from llmwatch's own APIs (HTTP, gRPC) by the same rules as the
+    /// OTLP events, and records it; a refused item is counted by channel and reason.
+    pub fn submit_feedback(
+        &self,
+        fields: &FeedbackFields<'_>,
+        channel: Channel,
+    ) -> Result<FeedbackReceipt, RecordError> {
+        self.submit_feedback_at(fields, channel, now_seconds())
+    }
+
+    pub fn submit_feedback_at(
+        &self,
+        fields: &FeedbackFields<'_>,
+        channel: Channel,
+        now: u64,
+    ) -> Result<FeedbackReceipt, RecordError> {
+        match self.normalizer.feedback_rules().check(fields) {
+            Ok(feedback) => Ok(self.record_feedback_at(&feedback, channel, now)),
+            Err(error) => {
+                self.quality
+                    .signals()
+                    .rejected(channel, error.reason.as_str());
+                Err(error)
+            }
+        }
+    }
+
+    /// Ends the sessions inactive past the timeout as of `now` (Unix seconds); the server calls
+    /// this on an interval.
+    pub fn sweep_sessions(&self, now: u64) {
+        self.quality.sweep(now);
     }
 
     /// Removes label sets idle for longer than `idle_seconds`; returns how many.
@@ -243,7 +340,8 @@ impl Processor {
         self.store.snapshot(&mut families);
         self.spend.snapshot(&mut families, now);
         self.drift.snapshot(&mut families);
-        self.quality.snapshot(&mut families);
+        let quality_now = now.unwrap_or_else(unix_now_seconds).max(0) as u64;
+        self.quality.snapshot_at(&mut families, quality_now);
         self.telemetry.snapshot(&mut families);
         families
     }

@@ -100,14 +100,17 @@ pub enum RecordKind {
     LlmCall,
     Evaluation,
     ContentEvent,
+    /// Explicit user feedback.
+    Feedback,
     Ignored,
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 4] = [
+    pub const ALL: [RecordKind; 5] = [
         RecordKind::LlmCall,
         RecordKind::Evaluation,
         RecordKind::ContentEvent,
+        RecordKind::Feedback,
         RecordKind::Ignored,
     ];
 
@@ -116,6 +119,7 @@ impl RecordKind {
             RecordKind::LlmCall => "llm_call",
             RecordKind::Evaluation => "evaluation",
             RecordKind::ContentEvent => "content_event",
+            RecordKind::Feedback => "feedback",
             RecordKind::Ignored => "ignored",
         }
     }

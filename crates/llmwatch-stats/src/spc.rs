@@ -1,6 +1,8 @@
 //! Statistical process control charts for scalar health series (error rate, p95 latency, mean
-//! judge score per window): EWMA with exact time-varying limits and the two-sided tabular CUSUM.
-//! Their whole state is serde-serialisable, so a chart can be persisted and resumed.
+//! judge score per window): EWMA with exact time-varying limits and the two-sided tabular CUSUM,
+//! and for per-interval proportions with varying interval sizes the standardized binomial EWMA
+//! ([`BinomialEwmaChart`], its own baseline rule below). Their whole state is
+//! serde-serialisable, so a chart can be persisted and resumed.
 //!
 //! **Baseline.** The in-control mean `μ0` and standard deviation `σ` are either given or frozen
 //! from a warm-up: the first `warmup` observations (default 30) are absorbed without being
@@ -453,6 +455,196 @@ impl ControlChart for CusumChart {
     }
 }
 
+/// Standardized binomial EWMA chart parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BinomialEwmaConfig {
+    /// Smoothing weight λ in (0, 1] (default 0.2).
+    pub lambda: f64,
+    /// Limit width L in standard deviations of the EWMA (> 0, default 3).
+    pub l: f64,
+    /// Intervals pooled into the in-control proportion `p0` before the chart judges (≥ 1,
+    /// default 30).
+    pub warmup: usize,
+}
+
+impl Default for BinomialEwmaConfig {
+    fn default() -> Self {
+        Self {
+            lambda: 0.2,
+            l: 3.0,
+            warmup: 30,
+        }
+    }
+}
+
+/// Where a binomial chart's in-control proportion comes from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+enum BinomialBaseline {
+    WarmUp {
+        intervals: u64,
+        events: u64,
+        trials: u64,
+    },
+    /// `p0` = pooled events / pooled `trials` of the warm-up.
+    Frozen { p0: f64, trials: u64 },
+}
+
+/// EWMA chart of per-interval proportions (error ratio, share of truncated answers, …) with
+/// varying interval sizes: the standardized binomial chart (Montgomery, *Introduction to
+/// Statistical Quality Control*, the standardized p chart) smoothed by an EWMA.
+///
+/// **Baseline.** The first `warmup` intervals are pooled: `p0 = Σ events / Σ trials` (not a mean
+/// of per-interval ratios, so a small interval weighs what it holds), and no point is charted
+/// while warming up. `p0` is then frozen.
+///
+/// **Statistic.** Interval `t` with `x_t` events in `n_t` trials, `r_t = x_t / n_t`:
+///
+/// ```text
+/// s_t = max( sqrt(p0 (1 − p0) / n_t), 1 / (L n_t) )
+/// u_t = (r_t − p0) / s_t                         (≈ N(0, 1) in control)
+/// z_t = λ u_t + (1 − λ) z_{t−1},   z_0 = 0
+/// ```
+///
+/// The floor on `s_t` keeps a proportion that is (nearly) never seen from charting with a
+/// vanishing standard error: with `p0 = 0` (no refusal in the warm-up) one event would otherwise
+/// be an infinite `u_t`. A single event changes `r_t` by `1 / n_t`, so the floor caps its `u_t`
+/// at `L`, and `λ L` is the narrowest limit the chart ever has: one event after a clean run
+/// never alarms by itself, two or more in one interval can. The floor is inactive whenever
+/// `n_t p0 (1 − p0) ≥ 1 / L²` (for L = 4.5, about 0.05 expected events per interval).
+///
+/// **Limits** are exact for every `t` (time-varying, not steady-state) and include the sampling
+/// error of `p0` itself, which the warm-up estimate carries into every later point alike:
+///
+/// ```text
+/// a_t = λ / s_t + (1 − λ) a_{t−1},   a_0 = 0
+/// Var z_t = λ/(2−λ) · (1 − (1−λ)^{2t})  +  p0 (1 − p0) / N · a_t²      (N = warm-up trials)
+/// limits ±L sqrt(Var z_t);  alarm when z_t is strictly outside
+/// ```
+///
+/// The first term is the EWMA of independent unit-variance `u_t`, the second the variance of
+/// `p0`'s error (`p0 (1 − p0) / N`) times the EWMA weights it enters `z_t` with (`Σ w_i / s_i`).
+/// `t` counts intervals since the baseline was frozen; the chart carries on after an alarm
+/// (alarms repeat while a shift lasts). Normal theory: with λ = 0.2 the in-control average run
+/// length is about 560 intervals at L = 3, 19,000 at L = 4 and 170,000 at L = 4.5 (Brook–Evans
+/// Markov chain); with few expected events per interval the binomial's right skew shortens it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BinomialEwmaChart {
+    config: BinomialEwmaConfig,
+    baseline: BinomialBaseline,
+    z: f64,
+    /// `a_t`: the EWMA of `1 / s_t`.
+    weight: f64,
+    t: u64,
+    seen: u64,
+}
+
+impl BinomialEwmaChart {
+    /// Errors for λ outside (0, 1], L ≤ 0 or not finite, or a warm-up of 0 intervals.
+    pub fn new(config: BinomialEwmaConfig) -> Result<Self, StatsError> {
+        if !(config.lambda > 0.0 && config.lambda <= 1.0) {
+            return Err(StatsError::InvalidParameter(format!(
+                "EWMA λ must be in (0, 1], got {}",
+                config.lambda
+            )));
+        }
+        if !(config.l.is_finite() && config.l > 0.0) {
+            return Err(StatsError::InvalidParameter(format!(
+                "EWMA L must be finite and > 0, got {}",
+                config.l
+            )));
+        }
+        if config.warmup == 0 {
+            return Err(StatsError::InvalidParameter(
+                "a binomial chart needs a warm-up of at least one interval".to_string(),
+            ));
+        }
+        Ok(Self {
+            config,
+            baseline: BinomialBaseline::WarmUp {
+                intervals: 0,
+                events: 0,
+                trials: 0,
+            },
+            z: 0.0,
+            weight: 0.0,
+            t: 0,
+            seen: 0,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &BinomialEwmaConfig {
+        &self.config
+    }
+
+    /// `(p0, warm-up trials)` once the warm-up is complete.
+    pub fn baseline(&self) -> Option<(f64, u64)> {
+        match self.baseline {
+            BinomialBaseline::Frozen { p0, trials } => Some((p0, trials)),
+            BinomialBaseline::WarmUp { .. } => None,
+        }
+    }
+
+    /// Feeds one interval of `events` out of `trials`: `Ok(None)` while warming up, else the
+    /// charted point (`observation = u_t`, `value = value_low = z_t`, `center = 0`, limits
+    /// `±L sqrt(Var z_t)`). Errors (state unchanged) for `trials = 0` or `events > trials`.
+    pub fn update(&mut self, events: u64, trials: u64) -> Result<Option<ChartPoint>, StatsError> {
+        if trials == 0 || events > trials {
+            return Err(StatsError::InvalidParameter(format!(
+                "an interval needs 0 ≤ events ≤ trials and trials > 0, got {events} of {trials}"
+            )));
+        }
+        let index = self.seen;
+        self.seen += 1;
+        let (p0, pooled) = match &mut self.baseline {
+            BinomialBaseline::WarmUp {
+                intervals,
+                events: e,
+                trials: n,
+            } => {
+                *intervals += 1;
+                *e += events;
+                *n += trials;
+                if *intervals >= self.config.warmup as u64 {
+                    self.baseline = BinomialBaseline::Frozen {
+                        p0: *e as f64 / *n as f64,
+                        trials: *n,
+                    };
+                }
+                return Ok(None);
+            }
+            BinomialBaseline::Frozen { p0, trials } => (*p0, *trials),
+        };
+        let (lambda, l) = (self.config.lambda, self.config.l);
+        let n = trials as f64;
+        // A hair above 1 / (L n): a single event's u_t = L exactly meets the limit λL at t = 1,
+        // and strict exceedance must not be decided by rounding.
+        let floor = (1.0 + 1e-9) / (l * n);
+        let s = (p0 * (1.0 - p0) / n).sqrt().max(floor);
+        let u = (events as f64 / n - p0) / s;
+        self.t += 1;
+        self.z = lambda * u + (1.0 - lambda) * self.z;
+        self.weight = lambda / s + (1.0 - lambda) * self.weight;
+        let variance = lambda / (2.0 - lambda) * (1.0 - (1.0 - lambda).powf(2.0 * self.t as f64))
+            + p0 * (1.0 - p0) / pooled as f64 * self.weight * self.weight;
+        let width = l * variance.sqrt();
+        let high = self.z > width;
+        let low = self.z < -width;
+        Ok(Some(ChartPoint {
+            index,
+            observation: u,
+            value: self.z,
+            value_low: self.z,
+            center: 0.0,
+            upper: width,
+            lower: -width,
+            high,
+            low,
+            alarm: high || low,
+        }))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -591,6 +783,99 @@ mod tests {
         let (mean, sigma) = chart.baseline().unwrap();
         assert!((mean - 2.5).abs() < 1e-15);
         assert!((sigma - (5.0f64 / 3.0).sqrt()).abs() < 1e-15);
+    }
+
+    fn binomial(l: f64, warmup: usize) -> BinomialEwmaChart {
+        BinomialEwmaChart::new(BinomialEwmaConfig {
+            lambda: 0.2,
+            l,
+            warmup,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn binomial_warmup_pools_events_and_trials() {
+        let mut chart = binomial(3.0, 2);
+        assert_eq!(chart.update(1, 10).unwrap(), None);
+        assert_eq!(chart.update(0, 90).unwrap(), None);
+        // 1 of 100, not the mean of the ratios (0.05).
+        assert_eq!(chart.baseline(), Some((0.01, 100)));
+        let point = chart.update(1, 100).unwrap().unwrap();
+        assert_eq!(point.index, 2);
+        assert_eq!(point.observation, 0.0);
+        // t = 1: Var = λ² + p0(1−p0)/N · (λ/s)², s = sqrt(p0(1−p0)/100), so λ² (1 + 100/100).
+        let width = 3.0 * (0.04f64 * 2.0).sqrt();
+        assert!((point.upper - width).abs() < 1e-12, "{point:?}");
+        assert_eq!(point.lower, -point.upper);
+        assert!(!point.alarm);
+        assert!(
+            BinomialEwmaChart::new(BinomialEwmaConfig {
+                warmup: 0,
+                ..BinomialEwmaConfig::default()
+            })
+            .is_err()
+        );
+        let before = chart.clone();
+        assert!(chart.update(3, 2).is_err());
+        assert!(chart.update(0, 0).is_err());
+        assert_eq!(chart, before);
+    }
+
+    #[test]
+    fn binomial_limits_settle_at_the_steady_state_plus_the_baseline_error() {
+        let mut chart = binomial(3.0, 10);
+        for _ in 0..10 {
+            chart.update(10, 100).unwrap();
+        }
+        let mut last = None;
+        for _ in 0..200 {
+            last = chart.update(10, 100).unwrap();
+        }
+        let last = last.unwrap();
+        // λ/(2−λ) + p0(1−p0)/N · (1/s)² = 1/9 + 100/1000.
+        let width = 3.0 * (1.0f64 / 9.0 + 0.1).sqrt();
+        assert!((last.upper - width).abs() < 1e-9, "{last:?}");
+        assert_eq!(last.value, 0.0);
+    }
+
+    #[test]
+    fn binomial_one_event_after_a_clean_warmup_does_not_alarm_two_do() {
+        for l in [3.0, 4.5] {
+            let mut chart = binomial(l, 30);
+            for _ in 0..30 {
+                chart.update(0, 30).unwrap();
+            }
+            assert_eq!(chart.baseline(), Some((0.0, 900)));
+            let one = chart.update(1, 30).unwrap().unwrap();
+            assert!((one.observation - l).abs() < 1e-6, "{one:?}");
+            assert!(!one.alarm, "{one:?}");
+            for _ in 0..50 {
+                chart.update(0, 30).unwrap();
+            }
+            let one = chart.update(1, 20).unwrap().unwrap();
+            assert!(!one.alarm, "{one:?}");
+            chart.update(0, 30).unwrap();
+            let two = chart.update(2, 30).unwrap().unwrap();
+            assert!(two.alarm && two.high, "{two:?}");
+        }
+    }
+
+    #[test]
+    fn binomial_chart_alarms_on_a_burst_and_round_trips() {
+        let mut chart = binomial(4.5, 20);
+        // 2–4 errors in 100 calls, then 30.
+        let points: Vec<ChartPoint> = (0..60)
+            .filter_map(|i| {
+                let events = if i >= 50 { 30 } else { 2 + i % 3 };
+                chart.update(events, 100).unwrap()
+            })
+            .collect();
+        assert_eq!(points.len(), 40);
+        assert_eq!(alarm_indices(&points), (50..60).collect::<Vec<u64>>());
+        let json = serde_json::to_string(&chart).unwrap();
+        let back: BinomialEwmaChart = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, chart);
     }
 
     #[test]

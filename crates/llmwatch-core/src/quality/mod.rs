@@ -6,10 +6,17 @@
 //! waits, and its results come back as [`EvaluationRecord`]s.
 
 pub mod canary;
+pub mod feedback;
 pub mod monitor;
+pub mod recent;
 pub mod safety;
 pub mod sampler;
+pub mod sessions;
+pub mod window;
 
+pub use feedback::{
+    Channel, FeedbackConfig, FeedbackReceipt, SessionConfig, SurvivorshipConfig, UserSignals,
+};
 pub use canary::{CanaryOutcome, Expectation, ExpectationConfig, ExpectationError, RunCheck};
 pub use monitor::{
     CallQuality, EvaluationRecord, EvaluationSource, QualityConfig, QualityConfigError,

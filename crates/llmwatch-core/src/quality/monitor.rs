@@ -11,6 +11,7 @@ use llmwatch_semconv::LlmCall;
 
 use crate::catalog::names;
 use crate::labeled::LabeledFamily;
+use crate::quality::feedback::{FeedbackConfig, SessionConfig, UserSignals};
 use crate::quality::safety::{SafetyConfig, SafetyConfigError, SafetyMonitor};
 use crate::quality::sampler::{Sampler, SamplingConfig, SamplingConfigError};
 use crate::snapshot::FamilySnapshot;
@@ -29,6 +30,10 @@ pub struct QualityConfig {
     pub max_label_sets: usize,
     /// Scores from other tools and users on a 0..1 scale below this flag their call.
     pub flag_below: f64,
+    /// Explicit user feedback: reading, matching to calls, ratios.
+    pub feedback: FeedbackConfig,
+    /// Implicit signals from sessions.
+    pub sessions: SessionConfig,
 }
 
 impl Default for QualityConfig {
@@ -38,6 +43,8 @@ impl Default for QualityConfig {
             safety: Some(SafetyConfig::defaults()),
             max_label_sets: DEFAULT_MAX_LABEL_SETS,
             flag_below: 0.5,
+            feedback: FeedbackConfig::default(),
+            sessions: SessionConfig::default(),
         }
     }
 }
@@ -210,6 +217,8 @@ pub struct QualityMonitor {
     safety: Option<SafetyMonitor>,
     sink: OnceLock<Box<dyn QualitySink>>,
     metrics: QualityMetrics,
+    /// User feedback and session signals.
+    signals: UserSignals,
 }
 
 impl QualityMonitor {
@@ -226,6 +235,11 @@ impl QualityMonitor {
         };
         Ok(QualityMonitor {
             metrics: QualityMetrics::new(config.max_label_sets),
+            signals: UserSignals::new(
+                config.feedback.clone(),
+                config.sessions.clone(),
+                config.max_label_sets,
+            ),
             config,
             sampler,
             safety,
@@ -250,13 +264,21 @@ impl QualityMonitor {
     /// Safety scan and sampling decision for one call. Content is turned into text only when the
     /// app captured it and a stage needs it.
     pub fn observe_call(&self, call: &LlmCall<'_>) -> CallQuality {
+        self.observe_call_at(call, crate::processor::unix_now_seconds().max(0) as u64)
+    }
+
+    /// [`Self::observe_call`] at `now` (Unix seconds), the clock of the feedback and session
+    /// windows.
+    pub fn observe_call_at(&self, call: &LlmCall<'_>, now: u64) -> CallQuality {
         let mut outcome = CallQuality::default();
         let (has_input, has_output) = (call.content.input.is_some(), call.content.output.is_some());
         if !has_input && !has_output && self.sampler.is_none() {
+            self.signals.observe_call(call, None, now);
             return outcome;
         }
         let input = call.content.input.map(|c| c.to_text());
         let output = call.content.output.map(|c| c.to_text());
+        self.signals.observe_call(call, input.as_deref(), now);
         if let Some(safety) = &self.safety
             && (has_input || has_output)
         {
@@ -340,11 +362,27 @@ impl QualityMonitor {
         (0.0..=1.0).contains(&score) && score < self.config.flag_below
     }
 
+    /// User feedback and session signals.
+    pub fn signals(&self) -> &UserSignals {
+        &self.signals
+    }
+
+    /// Ends the sessions inactive past the timeout (called on an interval).
+    pub fn sweep(&self, now: u64) {
+        self.signals.sweep(now);
+    }
+
     pub fn snapshot(&self, families: &mut Vec<FamilySnapshot>) {
+        self.snapshot_at(families, crate::processor::unix_now_seconds().max(0) as u64);
+    }
+
+    /// Every quality metric, the feedback and session ratios over the window ending at `now`.
+    pub fn snapshot_at(&self, families: &mut Vec<FamilySnapshot>, now: u64) {
         let all = self.metrics.all();
         for family in all {
             family.snapshot_into(families);
         }
+        self.signals.snapshot(families, now);
         let mut depth = FamilySnapshot::new(crate::catalog::def(names::JUDGE_QUEUE_DEPTH));
         let mut capacity = FamilySnapshot::new(crate::catalog::def(names::JUDGE_QUEUE_CAPACITY));
         let (now, most) = self
@@ -356,10 +394,16 @@ impl QualityMonitor {
         families.push(depth);
         families.push(capacity);
         let mut overflow = FamilySnapshot::new(crate::catalog::def(names::QUALITY_OVERFLOW));
-        for family in all {
+        for family in all.into_iter().chain(self.signals.families()) {
             overflow.push_scalar(
                 vec![("metric".to_owned(), family.def().name.to_owned())],
                 family.overflowed() as f64,
+            );
+        }
+        for (metric, dropped) in self.signals.window_overflow() {
+            overflow.push_scalar(
+                vec![("metric".to_owned(), metric.to_owned())],
+                dropped as f64,
             );
         }
         families.push(overflow);

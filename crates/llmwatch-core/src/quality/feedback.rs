@@ -1,0 +1,988 @@
+//! The user's own signals: explicit feedback matched to the call it is about, implicit signals
+//! from sessions, and the trailing ratios both feed (positive ratio, coverage, follow-up, retry,
+//! correction and abandonment ratios, survivorship bias).
+//!
+//! Per call this stage takes one shard lock to remember the call (for matching) and, when the
+//! call names a conversation, one more for its session; feedback, which is rare, may look at
+//! every shard. Time is always an argument; [`UserSignals::sweep`] ends inactive sessions and is
+//! called on an interval by the server.
+
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use llmwatch_semconv::{Feedback, FeedbackRules, LlmCall};
+use parking_lot::Mutex;
+use rustc_hash::{FxHashMap, FxHashSet, FxHasher};
+
+use crate::catalog::{self, names};
+use crate::labeled::LabeledFamily;
+use crate::quality::recent::{CallKeys, MatchedBy, RecentCall, RecentCalls, shard_of, text_key};
+use crate::quality::sessions::{EndedSession, SessionSignal, Sessions, TurnCall, TurnRules};
+use crate::quality::window::{COUNTS, Count, ServiceWindows, Totals, WindowSpec};
+use crate::snapshot::FamilySnapshot;
+
+/// Lock shards of the call index and of the sessions.
+const SHARDS: usize = 8;
+
+/// Services the ratio windows follow; counts of further services are dropped (and counted).
+pub const MAX_RATIO_SERVICES: usize = 256;
+
+/// Explicit feedback: how it is read, matched and summarized.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeedbackConfig {
+    /// Default rating scale and the evaluation names that are user feedback (read by semconv).
+    pub rules: FeedbackRules,
+    /// A rating normalized to 0..1 at or above this is positive.
+    pub positive_score: f64,
+    /// Calls remembered for matching (0: feedback is never matched to a call).
+    pub max_recent_calls: usize,
+    /// How long after llmwatch saw a call feedback can still match it (seconds).
+    pub match_window: u64,
+    /// The trailing window of every ratio (seconds), in `ratio_buckets` buckets.
+    pub ratio_window: u64,
+    pub ratio_buckets: usize,
+    pub survivorship: SurvivorshipConfig,
+}
+
+impl Default for FeedbackConfig {
+    fn default() -> Self {
+        FeedbackConfig {
+            rules: FeedbackRules::default(),
+            positive_score: 0.75,
+            max_recent_calls: 50_000,
+            match_window: 3_600,
+            ratio_window: 3_600,
+            ratio_buckets: 12,
+            survivorship: SurvivorshipConfig::default(),
+        }
+    }
+}
+
+/// When explicit feedback looks good only because the unhappy users left without voting.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SurvivorshipConfig {
+    /// The positive ratio is above this...
+    pub positive_ratio_above: f64,
+    /// ...while the abandonment ratio is above this...
+    pub abandonment_ratio_above: f64,
+    /// ...with at least this much feedback and this many ended sessions in the window.
+    pub min_feedback: u64,
+    pub min_sessions: u64,
+}
+
+impl Default for SurvivorshipConfig {
+    fn default() -> Self {
+        SurvivorshipConfig {
+            positive_ratio_above: 0.8,
+            abandonment_ratio_above: 0.5,
+            min_feedback: 20,
+            min_sessions: 20,
+        }
+    }
+}
+
+/// Implicit signals from sessions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionConfig {
+    pub enabled: bool,
+    /// A turn starting at most this long (seconds) after the previous one ended is a follow-up.
+    pub follow_up_window: u64,
+    /// A session without a call for this long (seconds) has ended.
+    pub inactivity_timeout: u64,
+    /// Sessions followed at once; the least recently active is ended to make room.
+    pub max_sessions: usize,
+    /// Phrases that start a correcting user message (case-insensitive, whole words).
+    pub correction_phrases: Vec<String>,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            enabled: true,
+            follow_up_window: 300,
+            inactivity_timeout: 1_800,
+            max_sessions: 10_000,
+            correction_phrases: DEFAULT_CORRECTION_PHRASES
+                .iter()
+                .map(|p| (*p).to_owned())
+                .collect(),
+        }
+    }
+}
+
+/// Openings of a user message that tell the previous answer was wrong.
+pub const DEFAULT_CORRECTION_PHRASES: [&str; 14] = [
+    "no,",
+    "no.",
+    "no!",
+    "nope",
+    "wrong",
+    "incorrect",
+    "that's wrong",
+    "that is wrong",
+    "that's not right",
+    "that's incorrect",
+    "not what i asked",
+    "you misunderstood",
+    "i meant",
+    "actually",
+];
+
+/// How feedback arrived: the `channel` label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    /// An OTLP log event (`gen_ai.user.feedback` or a feedback-named evaluation).
+    Otlp,
+    /// `POST /v1/feedback`.
+    Http,
+    /// The gRPC `FeedbackService`.
+    Grpc,
+}
+
+impl Channel {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Channel::Otlp => "otlp",
+            Channel::Http => "http",
+            Channel::Grpc => "grpc",
+        }
+    }
+}
+
+/// What recording one piece of feedback found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeedbackReceipt {
+    /// How the call was found; `None` when no recent call matched.
+    pub matched: Option<MatchedBy>,
+    /// The matched call's service, else the feedback's own.
+    pub service: Arc<str>,
+    /// The matched call's request model; empty when unmatched.
+    pub model: Arc<str>,
+}
+
+/// Shares service and model names among the calls of a shard; bounded, cleared when full.
+#[derive(Debug, Default)]
+struct Names(FxHashSet<Arc<str>>);
+
+impl Names {
+    const MAX: usize = 1_024;
+
+    fn get(&mut self, name: &str) -> Arc<str> {
+        if let Some(name) = self.0.get(name) {
+            return name.clone();
+        }
+        if self.0.len() >= Names::MAX {
+            self.0.clear();
+        }
+        let name: Arc<str> = Arc::from(name);
+        self.0.insert(name.clone());
+        name
+    }
+}
+
+#[derive(Debug)]
+struct CallShard {
+    recent: RecentCalls,
+    window: ServiceWindows,
+    names: Names,
+}
+
+#[derive(Debug)]
+struct SessionShard {
+    sessions: Sessions,
+    window: ServiceWindows,
+    names: Names,
+}
+
+/// A feedback's hit in the call index.
+struct Hit {
+    service: Arc<str>,
+    model: Arc<str>,
+    /// The call had no feedback before.
+    first: bool,
+    by: MatchedBy,
+}
+
+fn take(call: &mut RecentCall, by: MatchedBy) -> Hit {
+    let first = !call.has_feedback;
+    call.has_feedback = true;
+    Hit {
+        service: call.service.clone(),
+        model: call.model.clone(),
+        first,
+        by,
+    }
+}
+
+/// The feedback and session stage.
+#[derive(Debug)]
+pub struct UserSignals {
+    feedback: FeedbackConfig,
+    sessions: SessionConfig,
+    turn_rules: TurnRules,
+    calls: Box<[Mutex<CallShard>]>,
+    session_shards: Box<[Mutex<SessionShard>]>,
+    feedback_window: Mutex<(ServiceWindows, Names)>,
+    feedback_total: LabeledFamily,
+    feedback_rejected: LabeledFamily,
+    session_signals: LabeledFamily,
+    sessions_ended: LabeledFamily,
+    sessions_evicted: LabeledFamily,
+}
+
+impl UserSignals {
+    pub fn new(
+        feedback: FeedbackConfig,
+        sessions: SessionConfig,
+        max_label_sets: usize,
+    ) -> UserSignals {
+        let spec = WindowSpec::new(feedback.ratio_window, feedback.ratio_buckets);
+        let window = || ServiceWindows::new(spec, MAX_RATIO_SERVICES);
+        let per_shard = |total: usize| total.div_ceil(SHARDS);
+        let calls = (0..SHARDS)
+            .map(|_| {
+                Mutex::new(CallShard {
+                    recent: RecentCalls::new(
+                        per_shard(feedback.max_recent_calls),
+                        feedback.match_window,
+                    ),
+                    window: window(),
+                    names: Names::default(),
+                })
+            })
+            .collect();
+        let session_shards = (0..SHARDS)
+            .map(|_| {
+                Mutex::new(SessionShard {
+                    sessions: Sessions::new(if sessions.enabled {
+                        per_shard(sessions.max_sessions)
+                    } else {
+                        0
+                    }),
+                    window: window(),
+                    names: Names::default(),
+                })
+            })
+            .collect();
+        let turn_rules = TurnRules {
+            follow_up_window_nanos: sessions.follow_up_window.saturating_mul(1_000_000_000),
+            correction_phrases: sessions
+                .correction_phrases
+                .iter()
+                .map(|p| p.trim().to_lowercase().replace('\u{2019}', "'"))
+                .filter(|p| !p.is_empty())
+                .collect(),
+        };
+        let family = |name| LabeledFamily::new(name, max_label_sets);
+        UserSignals {
+            feedback_window: Mutex::new((window(), Names::default())),
+            feedback,
+            sessions,
+            turn_rules,
+            calls,
+            session_shards,
+            feedback_total: family(names::FEEDBACK),
+            feedback_rejected: family(names::FEEDBACK_REJECTED),
+            session_signals: family(names::SESSION_SIGNALS),
+            sessions_ended: family(names::SESSIONS),
+            sessions_evicted: family(names::SESSIONS_EVICTED),
+        }
+    }
+
+    pub fn feedback_config(&self) -> &FeedbackConfig {
+        &self.feedback
+    }
+
+    pub fn session_config(&self) -> &SessionConfig {
+        &self.sessions
+    }
+
+    /// Remembers a call for matching, counts it for coverage and adds it to its session.
+    /// `input` is the captured input as text, when there is one.
+    pub fn observe_call(&self, call: &LlmCall<'_>, input: Option<&str>, now: u64) {
+        // Embeddings are no answer a user rates or replies to.
+        if call.operation == "embeddings" {
+            return;
+        }
+        let conversation = call.conversation_id.filter(|c| !c.is_empty());
+        {
+            let mut shard = self.calls[shard_of(call.trace_id, SHARDS)].lock();
+            let shard = &mut *shard;
+            let service = shard.names.get(call.service_name);
+            if self.feedback.max_recent_calls > 0 {
+                let model = shard.names.get(call.request_model);
+                let keys = CallKeys {
+                    trace_id: call.trace_id,
+                    span_id: call.span_id,
+                    response_id: call.response_id,
+                    conversation: conversation.map(text_key),
+                    end_unix_nano: call.end_unix_nano,
+                };
+                shard.recent.insert(&keys, service.clone(), model, now);
+            }
+            // A sampled span stands for several calls.
+            let count = call.sampling.adjusted_count.round().clamp(1.0, 1e6) as u32;
+            shard.window.add(&service, Count::Calls, count, now);
+        }
+        let Some(conversation) = conversation.filter(|_| self.sessions.enabled) else {
+            return;
+        };
+        let key = session_key(call.service_name, conversation);
+        let user_text = call.content.input.and_then(|c| c.last_user_text());
+        let turn = TurnCall {
+            trace_id: call.trace_id,
+            start_unix_nano: call.start_unix_nano,
+            end_unix_nano: call.end_unix_nano,
+            input_hash: input.map(text_key),
+            user_text: user_text.as_deref(),
+        };
+        let mut shard = self.session_shards[(key % SHARDS as u64) as usize].lock();
+        let shard = &mut *shard;
+        let service = shard.names.get(call.service_name);
+        let observed = shard
+            .sessions
+            .observe(key, &service, &turn, &self.turn_rules, now);
+        if observed.new_turn {
+            shard.window.add(&service, Count::Turns, 1, now);
+        }
+        if let Some(signal) = observed.signal {
+            shard.window.add(&service, count_of(signal), 1, now);
+            self.session_signals
+                .add(&[call.service_name, signal.as_str()], 1.0);
+        }
+        if let Some(ended) = observed.evicted {
+            self.end(&mut shard.window, ended, now);
+        }
+    }
+
+    fn end(&self, window: &mut ServiceWindows, ended: EndedSession, now: u64) {
+        window.add(&ended.service, Count::Ended, 1, now);
+        self.sessions_ended.add(&[&ended.service], 1.0);
+        if ended.evicted {
+            self.sessions_evicted.add(&[&ended.service], 1.0);
+        }
+        if ended.abandoned() {
+            window.add(&ended.service, Count::Abandonment, 1, now);
+            self.session_signals
+                .add(&[&ended.service, SessionSignal::Abandonment.as_str()], 1.0);
+        }
+    }
+
+    /// Ends the sessions inactive past the timeout and forgets services gone from the window.
+    pub fn sweep(&self, now: u64) {
+        for shard in self.session_shards.iter() {
+            let mut shard = shard.lock();
+            let shard = &mut *shard;
+            let mut ended = Vec::new();
+            shard
+                .sessions
+                .sweep(now, self.sessions.inactivity_timeout, |e| ended.push(e));
+            for session in ended {
+                self.end(&mut shard.window, session, now);
+            }
+            shard.window.prune(now);
+        }
+        for shard in self.calls.iter() {
+            shard.lock().window.prune(now);
+        }
+        self.feedback_window.lock().0.prune(now);
+    }
+
+    /// Counts one piece of checked feedback against the call it is about: the exact span, else
+    /// the call with its response id, else the trace's latest call, else the conversation's.
+    pub fn record_feedback(
+        &self,
+        feedback: &Feedback<'_>,
+        channel: Channel,
+        now: u64,
+    ) -> FeedbackReceipt {
+        let hit = self.find_call(feedback, now);
+        let (service, model) = match &hit {
+            Some(hit) => (hit.service.clone(), hit.model.clone()),
+            None => (Arc::from(feedback.service_name), Arc::from("")),
+        };
+        self.feedback_total.add(
+            &[&service, &model, feedback.signal.as_str(), channel.as_str()],
+            1.0,
+        );
+        {
+            let mut guard = self.feedback_window.lock();
+            let (window, names) = &mut *guard;
+            let key = names.get(&service);
+            window.add(&key, Count::Feedback, 1, now);
+            if feedback.is_positive(self.feedback.positive_score) {
+                window.add(&key, Count::Positive, 1, now);
+            }
+            // Coverage counts a call once; unmatched feedback is assumed to be on its own call.
+            if hit.as_ref().is_none_or(|h| h.first) {
+                window.add(&key, Count::Covered, 1, now);
+            }
+        }
+        FeedbackReceipt {
+            matched: hit.map(|h| h.by),
+            service,
+            model,
+        }
+    }
+
+    fn find_call(&self, feedback: &Feedback<'_>, now: u64) -> Option<Hit> {
+        if self.feedback.max_recent_calls == 0 {
+            return None;
+        }
+        let trace_id = feedback.trace_id;
+        if !trace_id.is_empty() && !feedback.span_id.is_empty() {
+            let mut shard = self.calls[shard_of(trace_id, SHARDS)].lock();
+            if let Some((call, MatchedBy::Span)) =
+                shard.recent.find_by_ids(trace_id, feedback.span_id, now)
+            {
+                return Some(take(call, MatchedBy::Span));
+            }
+        }
+        if let Some(response) = feedback.response_id.map(text_key) {
+            for shard in self.calls.iter() {
+                if let Some(call) = shard.lock().recent.find_by_response(response, now) {
+                    return Some(take(call, MatchedBy::ResponseId));
+                }
+            }
+        }
+        if !trace_id.is_empty() {
+            let mut shard = self.calls[shard_of(trace_id, SHARDS)].lock();
+            if let Some(call) = shard.recent.find_by_trace(trace_id, now) {
+                return Some(take(call, MatchedBy::Trace));
+            }
+        }
+        let conversation = text_key(feedback.conversation_id?);
+        // The conversation's calls spread over the shards: its latest call anywhere.
+        let latest = (0..SHARDS)
+            .filter_map(|index| {
+                let mut shard = self.calls[index].lock();
+                let call = shard.recent.find_by_conversation(conversation, now)?;
+                Some((call.end_unix_nano, index))
+            })
+            .max()?;
+        let mut shard = self.calls[latest.1].lock();
+        let call = shard.recent.find_by_conversation(conversation, now)?;
+        Some(take(call, MatchedBy::Conversation))
+    }
+
+    /// Counts a feedback item or request refused, by channel and a bounded reason.
+    pub fn rejected(&self, channel: Channel, reason: &'static str) {
+        self.feedback_rejected.add(&[channel.as_str(), reason], 1.0);
+    }
+
+    pub fn active_sessions(&self) -> usize {
+        self.session_shards
+            .iter()
+            .map(|s| s.lock().sessions.len())
+            .sum()
+    }
+
+    /// The bounded families, for the overflow report.
+    pub fn families(&self) -> [&LabeledFamily; 5] {
+        [
+            &self.feedback_total,
+            &self.feedback_rejected,
+            &self.session_signals,
+            &self.sessions_ended,
+            &self.sessions_evicted,
+        ]
+    }
+
+    /// Counts the ratio windows dropped for lack of room, by the ratio they would have fed.
+    pub fn window_overflow(&self) -> [(&'static str, u64); 3] {
+        let calls = self.calls.iter().map(|s| s.lock().window.dropped()).sum();
+        let sessions = self
+            .session_shards
+            .iter()
+            .map(|s| s.lock().window.dropped())
+            .sum();
+        let feedback = self.feedback_window.lock().0.dropped();
+        [
+            (names::FEEDBACK_COVERAGE_RATIO, calls),
+            (names::SESSION_SIGNAL_RATIO, sessions),
+            (names::FEEDBACK_POSITIVE_RATIO, feedback),
+        ]
+    }
+
+    /// Every service's counts in the window ending at `now`.
+    pub fn totals(&self, now: u64) -> Vec<(Arc<str>, Totals)> {
+        let mut totals = FxHashMap::default();
+        for shard in self.calls.iter() {
+            shard.lock().window.merge_into(now, &mut totals);
+        }
+        for shard in self.session_shards.iter() {
+            shard.lock().window.merge_into(now, &mut totals);
+        }
+        self.feedback_window.lock().0.merge_into(now, &mut totals);
+        let mut totals: Vec<_> = totals.into_iter().collect();
+        totals.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        totals
+    }
+
+    /// The counters, the active-session gauge and the window ratios as of `now`.
+    pub fn snapshot(&self, families: &mut Vec<FamilySnapshot>, now: u64) {
+        for family in self.families() {
+            family.snapshot_into(families);
+        }
+        let mut active = FamilySnapshot::new(catalog::def(names::SESSIONS_ACTIVE));
+        active.push_scalar(Vec::new(), self.active_sessions() as f64);
+        families.push(active);
+        let mut positive = FamilySnapshot::new(catalog::def(names::FEEDBACK_POSITIVE_RATIO));
+        let mut coverage = FamilySnapshot::new(catalog::def(names::FEEDBACK_COVERAGE_RATIO));
+        let mut signals = FamilySnapshot::new(catalog::def(names::SESSION_SIGNAL_RATIO));
+        let mut bias = FamilySnapshot::new(catalog::def(names::SURVIVORSHIP_BIAS));
+        let service = |name: &str| vec![("service_name".to_owned(), name.to_owned())];
+        for (name, totals) in self.totals(now) {
+            let ratios = Ratios::of(&totals);
+            if let Some(r) = ratios.positive {
+                positive.push_scalar(service(&name), r);
+            }
+            if let Some(r) = ratios.coverage {
+                coverage.push_scalar(service(&name), r);
+            }
+            for (signal, ratio) in SessionSignal::ALL.into_iter().zip(ratios.signals) {
+                if let Some(r) = ratio {
+                    let mut labels = service(&name);
+                    labels.push(("signal".to_owned(), signal.as_str().to_owned()));
+                    signals.push_scalar(labels, r);
+                }
+            }
+            bias.push_scalar(
+                service(&name),
+                survivorship_bias(&totals, &self.feedback.survivorship),
+            );
+        }
+        families.extend([positive, coverage, signals, bias]);
+    }
+}
+
+fn session_key(service: &str, conversation: &str) -> u64 {
+    let mut hasher = FxHasher::default();
+    service.hash(&mut hasher);
+    conversation.hash(&mut hasher);
+    hasher.finish()
+}
+
+fn count_of(signal: SessionSignal) -> Count {
+    match signal {
+        SessionSignal::FollowUp => Count::FollowUp,
+        SessionSignal::Retry => Count::Retry,
+        SessionSignal::Correction => Count::Correction,
+        SessionSignal::Abandonment => Count::Abandonment,
+    }
+}
+
+/// The ratios of one service's window totals; `None` where the denominator is zero.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Ratios {
+    /// Positive / all explicit feedback.
+    pub positive: Option<f64>,
+    /// Covered calls / calls.
+    pub coverage: Option<f64>,
+    /// follow_up, retry, correction per turn; abandonment per ended session.
+    pub signals: [Option<f64>; 4],
+}
+
+impl Ratios {
+    pub fn of(totals: &Totals) -> Ratios {
+        let get = |count: Count| totals[count as usize];
+        let ratio = |n: Count, d: Count| (get(d) > 0).then(|| get(n) as f64 / get(d) as f64);
+        Ratios {
+            positive: ratio(Count::Positive, Count::Feedback),
+            coverage: ratio(Count::Covered, Count::Calls),
+            signals: [
+                ratio(Count::FollowUp, Count::Turns),
+                ratio(Count::Retry, Count::Turns),
+                ratio(Count::Correction, Count::Turns),
+                ratio(Count::Abandonment, Count::Ended),
+            ],
+        }
+    }
+}
+
+/// 1 when, with enough feedback and ended sessions, explicit feedback is mostly positive while
+/// most sessions are abandoned; else 0.
+pub fn survivorship_bias(totals: &Totals, config: &SurvivorshipConfig) -> f64 {
+    debug_assert_eq!(totals.len(), COUNTS);
+    let ratios = Ratios::of(totals);
+    let enough = totals[Count::Feedback as usize] >= config.min_feedback.max(1)
+        && totals[Count::Ended as usize] >= config.min_sessions.max(1);
+    let biased = enough
+        && ratios
+            .positive
+            .is_some_and(|p| p > config.positive_ratio_above)
+        && ratios.signals[3].is_some_and(|a| a > config.abandonment_ratio_above);
+    if biased { 1.0 } else { 0.0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::{SampleValue, family};
+    use llmwatch_semconv::{CapturedContent, ContentRef, FeedbackFields};
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, any_value::Value};
+
+    const S: u64 = 1_000_000_000;
+    /// The wall clock of the scripted tests (Unix seconds).
+    const NOW: u64 = 1_800_000_000;
+
+    fn text(s: &str) -> AnyValue {
+        AnyValue {
+            value: Some(Value::StringValue(s.into())),
+        }
+    }
+
+    /// A chat call of `svc` in trace `trace`, starting `start` seconds after NOW and lasting 2 s.
+    fn call<'a>(
+        trace: &'a [u8; 16],
+        span: &'a [u8; 8],
+        model: &'a str,
+        start: u64,
+        conversation: Option<&'a str>,
+        input: Option<&'a AnyValue>,
+    ) -> LlmCall<'a> {
+        LlmCall {
+            trace_id: trace,
+            span_id: span,
+            start_unix_nano: (NOW + start) * S,
+            end_unix_nano: (NOW + start + 2) * S,
+            operation: "chat",
+            provider: "openai",
+            request_model: model,
+            response_model: model,
+            response_id: None,
+            system_fingerprint: None,
+            streaming: None,
+            usage: Default::default(),
+            finish_reasons: Default::default(),
+            duration_seconds: 2.0,
+            time_to_first_token_seconds: None,
+            error_type: None,
+            service_name: "svc",
+            environment: None,
+            conversation_id: conversation,
+            user_id: None,
+            output_type: None,
+            reported_cost_usd: None,
+            dimensions: Default::default(),
+            content: CapturedContent {
+                input: input.map(ContentRef::Value),
+                output: None,
+                system_instructions: None,
+            },
+            embedding_vector: None,
+            sampling: Default::default(),
+        }
+    }
+
+    fn observe(signals: &UserSignals, call: &LlmCall<'_>, now: u64) {
+        let input = call.content.input.map(|c| c.to_text());
+        signals.observe_call(call, input.as_deref(), now);
+    }
+
+    fn value(families: &[FamilySnapshot], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        family(families, name)?
+            .samples
+            .iter()
+            .find(|s| {
+                labels
+                    .iter()
+                    .all(|(n, v)| s.labels.iter().any(|(ln, lv)| ln == n && lv == v))
+            })
+            .map(|s| match s.value {
+                SampleValue::Counter(v) | SampleValue::Gauge(v) => v,
+                SampleValue::Histogram(_) => panic!("{name} is a histogram"),
+            })
+    }
+
+    fn feedback<'a>(fields: FeedbackFields<'a>) -> Feedback<'a> {
+        FeedbackRules::default().check(&fields).unwrap()
+    }
+
+    #[test]
+    fn feedback_matches_its_call_and_covers_each_call_once() {
+        let signals = UserSignals::new(FeedbackConfig::default(), SessionConfig::default(), 100);
+        let (a, b) = ([0xa; 16], [0xb; 16]);
+        let mut first = call(&a, &[1; 8], "m1", 0, None, None);
+        first.response_id = Some("resp-1");
+        observe(&signals, &first, NOW);
+        observe(&signals, &call(&a, &[2; 8], "m2", 3, None, None), NOW);
+        observe(
+            &signals,
+            &call(&b, &[1; 8], "m3", 5, Some("conv"), None),
+            NOW,
+        );
+        let mut embeddings = call(&b, &[2; 8], "embed", 6, None, None);
+        embeddings.operation = "embeddings";
+        observe(&signals, &embeddings, NOW);
+        let record = |fields: FeedbackFields<'_>| {
+            let receipt = signals.record_feedback(&feedback(fields), Channel::Http, NOW + 60);
+            (receipt.matched, receipt.model.to_string())
+        };
+        let thumbs_up = FeedbackFields {
+            signal: Some("thumbs_up"),
+            service_name: Some("web"),
+            ..FeedbackFields::default()
+        };
+        assert_eq!(
+            record(FeedbackFields {
+                trace_id: &a,
+                span_id: &[1; 8],
+                ..thumbs_up
+            }),
+            (Some(MatchedBy::Span), "m1".to_owned())
+        );
+        assert_eq!(
+            record(FeedbackFields {
+                response_id: Some("resp-1"),
+                signal: Some("rating"),
+                rating: Some(2.0),
+                ..thumbs_up
+            }),
+            (Some(MatchedBy::ResponseId), "m1".to_owned())
+        );
+        assert_eq!(
+            record(FeedbackFields {
+                trace_id: &a,
+                ..thumbs_up
+            }),
+            (Some(MatchedBy::Trace), "m2".to_owned())
+        );
+        assert_eq!(
+            record(FeedbackFields {
+                conversation_id: Some("conv"),
+                signal: Some("report"),
+                ..thumbs_up
+            }),
+            (Some(MatchedBy::Conversation), "m3".to_owned())
+        );
+        assert_eq!(record(thumbs_up), (None, String::new()));
+        let mut families = Vec::new();
+        signals.snapshot(&mut families, NOW + 60);
+        let feedback_total = |labels: &[(&str, &str)]| value(&families, names::FEEDBACK, labels);
+        assert_eq!(
+            feedback_total(&[("gen_ai_request_model", "m1"), ("signal", "thumbs_up")]),
+            Some(1.0)
+        );
+        assert_eq!(
+            feedback_total(&[("gen_ai_request_model", "m1"), ("signal", "rating")]),
+            Some(1.0)
+        );
+        assert_eq!(
+            feedback_total(&[("service_name", "web"), ("channel", "http")]),
+            Some(1.0)
+        );
+        // svc: 3 calls (embeddings do not count), 4 feedback of which 2 positive, 3 calls
+        // covered (m1 twice counts once); web: 1 unmatched thumbs up.
+        let svc = [("service_name", "svc")];
+        assert_eq!(
+            value(&families, names::FEEDBACK_POSITIVE_RATIO, &svc),
+            Some(0.5)
+        );
+        assert_eq!(
+            value(&families, names::FEEDBACK_COVERAGE_RATIO, &svc),
+            Some(1.0)
+        );
+        let web = [("service_name", "web")];
+        assert_eq!(
+            value(&families, names::FEEDBACK_POSITIVE_RATIO, &web),
+            Some(1.0)
+        );
+        assert_eq!(value(&families, names::FEEDBACK_COVERAGE_RATIO, &web), None);
+        // Past the match window, nothing matches.
+        let late = signals.record_feedback(
+            &feedback(FeedbackFields {
+                trace_id: &a,
+                span_id: &[1; 8],
+                signal: Some("thumbs_down"),
+                ..FeedbackFields::default()
+            }),
+            Channel::Grpc,
+            NOW + 3_601,
+        );
+        assert_eq!((late.matched, &*late.service), (None, ""));
+    }
+
+    /// Five sessions scripted turn by turn on an explicit clock.
+    fn scripted(signals: &UserSignals) {
+        let q = |s: &str| text(&format!(r#"[{{"role":"user","content":"{s}"}}]"#));
+        let (q1, q2, again, fix) = (
+            q("Where is my order?"),
+            q("And the invoice?"),
+            q("Where is my order?"),
+            q("No, I meant order 42"),
+        );
+        let t = |i: u8| [i; 16];
+        let traces: Vec<[u8; 16]> = (1..=20).map(t).collect();
+        let span = [1u8; 8];
+        // s1: question, follow-up 30 s later, retry of that follow-up, correction.
+        observe(
+            signals,
+            &call(&traces[0], &span, "m", 0, Some("s1"), Some(&q1)),
+            NOW,
+        );
+        observe(
+            signals,
+            &call(&traces[1], &span, "m", 32, Some("s1"), Some(&q2)),
+            NOW + 32,
+        );
+        observe(
+            signals,
+            &call(&traces[2], &span, "m", 40, Some("s1"), Some(&q2)),
+            NOW + 40,
+        );
+        observe(
+            signals,
+            &call(&traces[3], &span, "m", 50, Some("s1"), Some(&fix)),
+            NOW + 50,
+        );
+        // s2: one answer, then nothing: abandoned.
+        observe(
+            signals,
+            &call(&traces[4], &span, "m", 0, Some("s2"), Some(&q1)),
+            NOW,
+        );
+        // s3: the same question asked again: a retry.
+        observe(
+            signals,
+            &call(&traces[5], &span, "m", 0, Some("s3"), Some(&q1)),
+            NOW,
+        );
+        observe(
+            signals,
+            &call(&traces[6], &span, "m", 20, Some("s3"), Some(&again)),
+            NOW + 20,
+        );
+        // s4 and s5: one answer each, no content captured: abandoned.
+        observe(
+            signals,
+            &call(&traces[7], &span, "m", 0, Some("s4"), None),
+            NOW,
+        );
+        observe(
+            signals,
+            &call(&traces[8], &span, "m", 0, Some("s5"), None),
+            NOW,
+        );
+        // s5 again after 10 minutes, no content: a turn, not a follow-up.
+        observe(
+            signals,
+            &call(&traces[9], &span, "m", 600, Some("s5"), None),
+            NOW + 600,
+        );
+    }
+
+    #[test]
+    fn a_scripted_session_stream_gives_exact_signals_and_ratios() {
+        let sessions = SessionConfig {
+            follow_up_window: 60,
+            inactivity_timeout: 900,
+            ..SessionConfig::default()
+        };
+        let signals = UserSignals::new(FeedbackConfig::default(), sessions, 100);
+        scripted(&signals);
+        assert_eq!(signals.active_sessions(), 5);
+        // At NOW + 1000 every session but s5 (last active at NOW + 600) has been quiet for more
+        // than 900 s.
+        signals.sweep(NOW + 1_000);
+        assert_eq!(signals.active_sessions(), 1);
+        signals.sweep(NOW + 1_600);
+        assert_eq!(signals.active_sessions(), 0);
+        let mut families = Vec::new();
+        signals.snapshot(&mut families, NOW + 1_600);
+        let count = |signal| {
+            value(
+                &families,
+                names::SESSION_SIGNALS,
+                &[("service_name", "svc"), ("signal", signal)],
+            )
+        };
+        assert_eq!(count("follow_up"), Some(1.0));
+        assert_eq!(count("retry"), Some(2.0));
+        assert_eq!(count("correction"), Some(1.0));
+        assert_eq!(count("abandonment"), Some(2.0));
+        assert_eq!(
+            value(&families, names::SESSIONS, &[("service_name", "svc")]),
+            Some(5.0)
+        );
+        assert_eq!(value(&families, names::SESSIONS_ACTIVE, &[]), Some(0.0));
+        // 10 turns; 5 ended sessions.
+        let ratio = |signal| {
+            value(
+                &families,
+                names::SESSION_SIGNAL_RATIO,
+                &[("service_name", "svc"), ("signal", signal)],
+            )
+        };
+        assert_eq!(ratio("follow_up"), Some(0.1));
+        assert_eq!(ratio("retry"), Some(0.2));
+        assert_eq!(ratio("correction"), Some(0.1));
+        assert_eq!(ratio("abandonment"), Some(0.4));
+    }
+
+    #[test]
+    fn survivorship_bias_needs_good_feedback_high_abandonment_and_enough_of_both() {
+        let config = SurvivorshipConfig {
+            positive_ratio_above: 0.8,
+            abandonment_ratio_above: 0.5,
+            min_feedback: 10,
+            min_sessions: 10,
+        };
+        let totals = |feedback: u64, positive: u64, ended: u64, abandoned: u64| {
+            let mut t = [0u64; COUNTS];
+            t[Count::Feedback as usize] = feedback;
+            t[Count::Positive as usize] = positive;
+            t[Count::Ended as usize] = ended;
+            t[Count::Abandonment as usize] = abandoned;
+            t
+        };
+        assert_eq!(survivorship_bias(&totals(10, 9, 10, 6), &config), 1.0);
+        // Abandonment at the threshold is not above it.
+        assert_eq!(survivorship_bias(&totals(10, 9, 10, 5), &config), 0.0);
+        assert_eq!(survivorship_bias(&totals(10, 8, 10, 9), &config), 0.0);
+        assert_eq!(survivorship_bias(&totals(9, 9, 10, 9), &config), 0.0);
+        assert_eq!(survivorship_bias(&totals(10, 10, 9, 9), &config), 0.0);
+    }
+
+    #[test]
+    fn sessions_and_recent_calls_stay_bounded_under_many_conversations() {
+        let sessions = SessionConfig {
+            max_sessions: 64,
+            ..SessionConfig::default()
+        };
+        let feedback = FeedbackConfig {
+            max_recent_calls: 128,
+            ..FeedbackConfig::default()
+        };
+        let signals = UserSignals::new(feedback, sessions, 100);
+        for i in 0..10_000u32 {
+            let mut trace = [0u8; 16];
+            trace[..4].copy_from_slice(&i.to_le_bytes());
+            let conversation = format!("c{i}");
+            observe(
+                &signals,
+                &call(&trace, &[1; 8], "m", 0, Some(&conversation), None),
+                NOW,
+            );
+        }
+        assert_eq!(signals.active_sessions(), 64);
+        let remembered: usize = signals.calls.iter().map(|s| s.lock().recent.len()).sum();
+        assert_eq!(remembered, 128);
+        let mut families = Vec::new();
+        signals.snapshot(&mut families, NOW);
+        let svc = [("service_name", "svc")];
+        assert_eq!(
+            value(&families, names::SESSIONS_EVICTED, &svc),
+            Some((10_000 - 64) as f64)
+        );
+        // Every evicted session had one turn.
+        assert_eq!(
+            value(
+                &families,
+                names::SESSION_SIGNAL_RATIO,
+                &[("signal", "abandonment")]
+            ),
+            Some(1.0)
+        );
+    }
+}
