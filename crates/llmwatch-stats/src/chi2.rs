@@ -98,6 +98,76 @@ pub fn chi2_contingency(
     })
 }
 
+/// Cochran's rule for Pearson's chi-square approximation: every expected count at least 5.
+pub const MIN_EXPECTED_COUNT: f64 = 5.0;
+
+/// Pools the sparse categories of a 2×k table (rows `reference` and `current`) into one
+/// category, so that every category left has an expected count `E_ij = R_i·C_j/N` of at least
+/// `min_expected` in both rows (Cochran's rule, [`MIN_EXPECTED_COUNT`], for the chi-square
+/// approximation to hold), and returns the pooled table: the categories kept, in input order,
+/// then the pooled one (if any). Categories zero in both rows are dropped.
+///
+/// A category is sparse when its column total `C_j` is below `min_expected · N / min(R_i)`.
+/// All sparse categories are pooled; while the pool is still sparse and other categories are
+/// left, the smallest of them joins it. Everything may end in one category (nothing left to
+/// compare: dof 0). Counts are conserved.
+///
+/// Why: a rare category (an error type on 0.5% of calls, ~2 per window) moves by chance by a
+/// few counts, which the chi-square approximation turns into a p-value far too small, and
+/// which the Jensen–Shannon *distance* (the square root of the divergence) amplifies: a change
+/// of Δ in a share m counts as Δ/√m. Pooling is a coarsening, so it never increases JS or PSI
+/// (data processing), and a category that appears or grows past the rule stands on its own.
+pub fn pool_sparse_categories(
+    reference: &[u64],
+    current: &[u64],
+    min_expected: f64,
+) -> (Vec<u64>, Vec<u64>) {
+    let rows = [
+        reference.iter().sum::<u64>() as f64,
+        current.iter().sum::<u64>() as f64,
+    ];
+    let columns: Vec<usize> = (0..reference.len().min(current.len()))
+        .filter(|&i| reference[i] + current[i] > 0)
+        .collect();
+    let total = |i: usize| reference[i] + current[i];
+    if rows[0] == 0.0 || rows[1] == 0.0 {
+        return (
+            columns.iter().map(|&i| reference[i]).collect(),
+            columns.iter().map(|&i| current[i]).collect(),
+        );
+    }
+    let enough = min_expected * (rows[0] + rows[1]) / rows[0].min(rows[1]);
+    let mut ascending = columns.clone();
+    ascending.sort_by_key(|&i| (total(i), i));
+    let mut pooled = vec![false; reference.len()];
+    let mut pool = 0u64;
+    for &i in &ascending {
+        // Sparse categories join; then, while the pool is sparse, the next smallest does too.
+        if (total(i) as f64) < enough || (pool > 0 && (pool as f64) < enough) {
+            pooled[i] = true;
+            pool += total(i);
+        } else {
+            break;
+        }
+    }
+    let (mut r, mut c): (Vec<u64>, Vec<u64>) = columns
+        .iter()
+        .filter(|&&i| !pooled[i])
+        .map(|&i| (reference[i], current[i]))
+        .unzip();
+    if pool > 0 {
+        let sum = |counts: &[u64]| {
+            (0..counts.len())
+                .filter(|&i| pooled[i])
+                .map(|i| counts[i])
+                .sum()
+        };
+        r.push(sum(reference));
+        c.push(sum(current));
+    }
+    (r, c)
+}
+
 /// The result of [`chisquare_gof`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChiSquareGof {
@@ -227,6 +297,39 @@ impl SignumOrZero for f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sparse_categories_are_pooled_until_the_pool_is_not() {
+        // 600 reference and 480 current calls: a column needs 5·1080/480 = 11.25 in total.
+        let reference = [582, 12, 4, 2, 0];
+        let current = [463, 10, 5, 2, 0];
+        // Columns of 9 and 4 in total are sparse; pooled they make 13: enough.
+        assert_eq!(
+            pool_sparse_categories(&reference, &current, MIN_EXPECTED_COUNT),
+            (vec![582, 12, 6], vec![463, 10, 7])
+        );
+        // A pool of 4 is still sparse: the next smallest column (22) joins it.
+        assert_eq!(
+            pool_sparse_categories(&[582, 12, 2, 0], &[463, 10, 2, 0], MIN_EXPECTED_COUNT),
+            (vec![582, 14], vec![463, 12])
+        );
+        // A rare category that grows stands on its own.
+        let current = [440, 10, 28, 2, 0];
+        assert_eq!(
+            pool_sparse_categories(&reference, &current, MIN_EXPECTED_COUNT),
+            (vec![582, 4, 14], vec![440, 28, 12])
+        );
+        // Nothing sparse: unchanged but for the empty category.
+        assert_eq!(
+            pool_sparse_categories(&[50, 60, 0], &[55, 45, 0], MIN_EXPECTED_COUNT),
+            (vec![50, 60], vec![55, 45])
+        );
+        // Everything sparse: one category, nothing to compare.
+        assert_eq!(
+            pool_sparse_categories(&[3, 2], &[1, 4], MIN_EXPECTED_COUNT),
+            (vec![5], vec![5])
+        );
+    }
 
     #[test]
     fn errors() {
