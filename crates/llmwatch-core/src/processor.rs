@@ -12,10 +12,11 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
 use crate::drift::{DriftConfig, DriftMonitors};
 use crate::pricer::{Pricer, PricingConfig};
+use crate::quality::{Channel, FeedbackReceipt};
 use crate::quality::{
     EvaluationRecord, EvaluationSource, QualityConfig, QualityConfigError, QualityMonitor,
+    ReviewScore,
 };
-use crate::quality::{Channel, FeedbackReceipt};
 use crate::snapshot::FamilySnapshot;
 use crate::spend::{SpendConfig, SpendTracker};
 use crate::store::{GenAiStore, StoreConfig};
@@ -214,19 +215,41 @@ impl Processor {
             for record in resource_logs.scope_logs.iter().flat_map(|s| &s.log_records) {
                 let kind = match self.normalizer.log_record(&resource, record) {
                     Ok(Some(LogEvent::Evaluation(evaluation))) => {
+                        let flagged = evaluation
+                            .score
+                            .is_some_and(|s| self.quality.flags_external_score(s));
                         self.record_evaluation(&EvaluationRecord {
                             service_name: evaluation.service_name,
                             request_model: "",
                             name: evaluation.name,
                             score: evaluation.score,
                             source: EvaluationSource::External,
-                            flagged: evaluation
-                                .score
-                                .is_some_and(|s| self.quality.flags_external_score(s)),
+                            flagged,
                         });
+                        if flagged {
+                            self.quality.review_external(
+                                evaluation.trace_id,
+                                evaluation.span_id,
+                                evaluation.service_name,
+                                ReviewScore {
+                                    name: evaluation.name.to_owned(),
+                                    source: EvaluationSource::External.as_str().to_owned(),
+                                    evaluator: None,
+                                    value: evaluation.score,
+                                    label: evaluation.label.map(str::to_owned),
+                                    flagged,
+                                },
+                                evaluation.explanation,
+                                evaluation.response_id,
+                            );
+                        }
                         RecordKind::Evaluation
                     }
-                    Ok(Some(LogEvent::CallContent(_))) => RecordKind::ContentEvent,
+                    Ok(Some(LogEvent::CallContent(content))) => {
+                        // Content captured as events joins its sampled span for the judge.
+                        self.quality.observe_content(&content);
+                        RecordKind::ContentEvent
+                    }
                     Ok(Some(LogEvent::Feedback(feedback))) => {
                         self.record_feedback_at(&feedback, Channel::Otlp, now);
                         RecordKind::Feedback
@@ -248,6 +271,7 @@ impl Processor {
                 report.accepted += 1;
             }
         }
+        self.quality.release_pending();
         self.telemetry
             .received(Signal::Logs, transport, report.accepted + report.rejected);
         for kind in RecordKind::ALL {

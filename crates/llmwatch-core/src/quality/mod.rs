@@ -8,21 +8,25 @@
 pub mod canary;
 pub mod feedback;
 pub mod monitor;
+pub mod pending;
 pub mod recent;
+pub mod review;
 pub mod safety;
 pub mod sampler;
 pub mod sessions;
 pub mod window;
 
+pub use canary::{CanaryOutcome, Expectation, ExpectationConfig, ExpectationError, RunCheck};
 pub use feedback::{
     Channel, FeedbackConfig, FeedbackReceipt, SessionConfig, SurvivorshipConfig, UserSignals,
 };
-pub use canary::{CanaryOutcome, Expectation, ExpectationConfig, ExpectationError, RunCheck};
 pub use monitor::{
     CallQuality, EvaluationRecord, EvaluationSource, QualityConfig, QualityConfigError,
     QualityMetrics, QualityMonitor, QualitySink, SampledCall,
 };
 
+pub use pending::{ContentText, PendingConfig, PendingContent, Released};
+pub use review::{ReviewConfig, ReviewEntry, ReviewLog, ReviewScore};
 pub use safety::{
     AppliesTo, Category, Flag, MatchCheck, SafetyConfig, SafetyConfigError, SafetyMonitor, Source,
 };

@@ -6,12 +6,15 @@
 
 use std::fmt;
 use std::sync::OnceLock;
+use std::time::Instant;
 
-use llmwatch_semconv::LlmCall;
+use llmwatch_semconv::{CallContentEvent, LlmCall};
 
 use crate::catalog::names;
 use crate::labeled::LabeledFamily;
 use crate::quality::feedback::{FeedbackConfig, SessionConfig, UserSignals};
+use crate::quality::pending::{ContentText, PendingConfig, PendingContent, Released};
+use crate::quality::review::{ReviewConfig, ReviewEntry, ReviewLog, ReviewScore, hex};
 use crate::quality::safety::{SafetyConfig, SafetyConfigError, SafetyMonitor};
 use crate::quality::sampler::{Sampler, SamplingConfig, SamplingConfigError};
 use crate::snapshot::FamilySnapshot;
@@ -34,6 +37,10 @@ pub struct QualityConfig {
     pub feedback: FeedbackConfig,
     /// Implicit signals from sessions.
     pub sessions: SessionConfig,
+    /// Joining sampled spans with content that arrives as log events.
+    pub pending: PendingConfig,
+    /// The review queue of flagged calls.
+    pub review: ReviewConfig,
 }
 
 impl Default for QualityConfig {
@@ -45,6 +52,8 @@ impl Default for QualityConfig {
             flag_below: 0.5,
             feedback: FeedbackConfig::default(),
             sessions: SessionConfig::default(),
+            pending: PendingConfig::default(),
+            review: ReviewConfig::default(),
         }
     }
 }
@@ -219,6 +228,11 @@ pub struct QualityMonitor {
     metrics: QualityMetrics,
     /// User feedback and session signals.
     signals: UserSignals,
+    /// Sampled spans waiting for content events, and content waiting for its span.
+    pending: Option<PendingContent>,
+    review: ReviewLog,
+    /// The pending buffer's clock.
+    started: Instant,
 }
 
 impl QualityMonitor {
@@ -233,6 +247,16 @@ impl QualityMonitor {
             Some(safety) => Some(SafetyMonitor::new(safety).map_err(QualityConfigError::Safety)?),
             None => None,
         };
+        let max_rate = config
+            .sampling
+            .rules
+            .iter()
+            .map(|r| r.rate)
+            .fold(config.sampling.default_rate, f64::max);
+        let pending = sampler
+            .as_ref()
+            .filter(|_| config.pending.max_entries > 0)
+            .map(|_| PendingContent::new(config.pending.clone(), max_rate));
         Ok(QualityMonitor {
             metrics: QualityMetrics::new(config.max_label_sets),
             signals: UserSignals::new(
@@ -240,10 +264,13 @@ impl QualityMonitor {
                 config.sessions.clone(),
                 config.max_label_sets,
             ),
+            review: ReviewLog::new(config.review.clone()),
             config,
             sampler,
             safety,
             sink: OnceLock::new(),
+            pending,
+            started: Instant::now(),
         })
     }
 
@@ -253,6 +280,11 @@ impl QualityMonitor {
 
     pub fn metrics(&self) -> &QualityMetrics {
         &self.metrics
+    }
+
+    /// The review queue of flagged calls.
+    pub fn review(&self) -> &ReviewLog {
+        &self.review
     }
 
     /// Connects the judge queue; set once at start. Until then sampled calls count as
@@ -302,42 +334,193 @@ impl QualityMonitor {
             }
         }
         let Some(sampler) = &self.sampler else {
+            self.review_safety(call, &outcome.safety_flags, input, output);
             return outcome;
         };
         let decision = sampler.decide(call, !outcome.safety_flags.is_empty());
         if !decision.sampled {
+            if let Some(pending) = &self.pending {
+                pending.discard(call.trace_id, call.span_id);
+            }
+            self.review_safety(call, &outcome.safety_flags, input, output);
             return outcome;
         }
         outcome.sampled = true;
-        let result = if output.is_none() {
+        let sampled = SampledCall {
+            trace_id: call.trace_id.to_vec(),
+            span_id: call.span_id.to_vec(),
+            end_unix_nano: call.end_unix_nano,
+            service_name: call.service_name.to_owned(),
+            operation: call.operation.to_owned(),
+            provider: call.provider.to_owned(),
+            request_model: call.request_model.to_owned(),
+            response_model: call.response_model.to_owned(),
+            response_id: call.response_id.map(str::to_owned),
+            conversation_id: call.conversation_id.map(str::to_owned),
+            input,
+            output,
+            system_instructions: call.content.system_instructions.map(|c| c.to_text()),
+            safety_flags: outcome.safety_flags.clone(),
+            rate: decision.rate,
+        };
+        match &self.pending {
+            // The output may come as a log event: wait for it.
+            Some(pending) if sampled.output.is_none() => {
+                let released = pending.hold(sampled, self.millis());
+                self.settle(released);
+            }
+            _ => self.offer(sampled),
+        }
+        outcome
+    }
+
+    /// Queues a sampled call (or counts why not). A safety-flagged call that cannot be judged
+    /// goes to the review queue as it is.
+    fn offer(&self, call: SampledCall) {
+        let service = call.service_name.clone();
+        let result = if call.output.is_none() {
+            self.review_sampled(&call);
             "no_content"
-        } else {
-            let sampled = SampledCall {
-                trace_id: call.trace_id.to_vec(),
-                span_id: call.span_id.to_vec(),
-                end_unix_nano: call.end_unix_nano,
-                service_name: call.service_name.to_owned(),
-                operation: call.operation.to_owned(),
-                provider: call.provider.to_owned(),
-                request_model: call.request_model.to_owned(),
-                response_model: call.response_model.to_owned(),
-                response_id: call.response_id.map(str::to_owned),
-                conversation_id: call.conversation_id.map(str::to_owned),
-                input,
-                output,
-                system_instructions: call.content.system_instructions.map(|c| c.to_text()),
-                safety_flags: outcome.safety_flags.clone(),
-                rate: decision.rate,
-            };
-            match self.sink.get().map(|sink| sink.offer(sampled)) {
+        } else if call.safety_flags.is_empty() {
+            match self.sink.get().map(|sink| sink.offer(call)) {
                 Some(true) => "queued",
                 Some(false) | None => "queue_full",
+            }
+        } else {
+            // The judge's entry carries the safety flags; keep a copy for when it is dropped.
+            let copy = call.clone();
+            match self.sink.get().map(|sink| sink.offer(call)) {
+                Some(true) => "queued",
+                Some(false) | None => {
+                    self.review_sampled(&copy);
+                    "queue_full"
+                }
             }
         };
         self.metrics
             .judge_sampled_calls
-            .add(&[call.service_name, result], 1.0);
-        outcome
+            .add(&[service.as_str(), result], 1.0);
+    }
+
+    fn settle(&self, released: Released) {
+        for call in released.ready {
+            self.offer(call);
+        }
+        for service in released.without_content {
+            self.metrics
+                .judge_sampled_calls
+                .add(&[service.as_str(), "no_content"], 1.0);
+        }
+    }
+
+    fn millis(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    /// Content from a message or choice event: kept (bounded) until its sampled span joins it.
+    pub fn observe_content(&self, event: &CallContentEvent<'_>) {
+        let Some(pending) = &self.pending else {
+            return;
+        };
+        if !pending.could_sample(event.trace_id) {
+            return;
+        }
+        let content = ContentText {
+            input: event.content.input.map(|c| c.to_text()),
+            output: event.content.output.map(|c| c.to_text()),
+            system_instructions: event.content.system_instructions.map(|c| c.to_text()),
+        };
+        pending.add_content(event.trace_id, event.span_id, content, self.millis());
+    }
+
+    /// Queues the sampled calls whose content events have all arrived (call once per export
+    /// request, after its records) and expires what waited too long.
+    pub fn release_pending(&self) {
+        if let Some(pending) = &self.pending {
+            self.settle(pending.release(self.millis()));
+        }
+    }
+
+    fn review_safety(
+        &self,
+        call: &LlmCall<'_>,
+        flags: &[String],
+        input: Option<String>,
+        output: Option<String>,
+    ) {
+        if flags.is_empty() || !self.review.enabled() {
+            return;
+        }
+        self.review.push(ReviewEntry {
+            flagged_unix_nano: call.end_unix_nano,
+            trace_id: hex(call.trace_id),
+            span_id: hex(call.span_id),
+            service_name: call.service_name.to_owned(),
+            request_model: call.request_model.to_owned(),
+            response_id: call.response_id.map(str::to_owned),
+            scores: Vec::new(),
+            reasons: flags.iter().map(|f| format!("safety: {f}")).collect(),
+            safety_flags: flags.to_vec(),
+            input: self.review.content(input.as_deref()),
+            output: self.review.content(output.as_deref()),
+        });
+    }
+
+    fn review_sampled(&self, call: &SampledCall) {
+        if call.safety_flags.is_empty() || !self.review.enabled() {
+            return;
+        }
+        self.review.push(ReviewEntry {
+            flagged_unix_nano: call.end_unix_nano,
+            trace_id: hex(&call.trace_id),
+            span_id: hex(&call.span_id),
+            service_name: call.service_name.clone(),
+            request_model: call.request_model.clone(),
+            response_id: call.response_id.clone(),
+            scores: Vec::new(),
+            reasons: call
+                .safety_flags
+                .iter()
+                .map(|f| format!("safety: {f}"))
+                .collect(),
+            safety_flags: call.safety_flags.clone(),
+            input: self.review.content(call.input.as_deref()),
+            output: self.review.content(call.output.as_deref()),
+        });
+    }
+
+    /// Puts a flagged evaluation from another tool or a user in the review queue.
+    pub fn review_external(
+        &self,
+        trace_id: &[u8],
+        span_id: &[u8],
+        service_name: &str,
+        score: ReviewScore,
+        explanation: Option<&str>,
+        response_id: Option<&str>,
+    ) {
+        if !self.review.enabled() {
+            return;
+        }
+        let reason = match (score.value, explanation) {
+            (Some(v), Some(why)) => format!("{} = {v}: {why}", score.name),
+            (Some(v), None) => format!("{} = {v}", score.name),
+            (None, Some(why)) => format!("{}: {why}", score.name),
+            (None, None) => score.name.clone(),
+        };
+        self.review.push(ReviewEntry {
+            flagged_unix_nano: crate::processor::unix_now_seconds().max(0) as u64 * 1_000_000_000,
+            trace_id: hex(trace_id),
+            span_id: hex(span_id),
+            service_name: service_name.to_owned(),
+            request_model: String::new(),
+            response_id: response_id.map(str::to_owned),
+            scores: vec![score],
+            reasons: vec![reason],
+            safety_flags: Vec::new(),
+            input: None,
+            output: None,
+        });
     }
 
     /// Records one evaluation result.
@@ -393,6 +576,9 @@ impl QualityMonitor {
         capacity.push_scalar(Vec::new(), most as f64);
         families.push(depth);
         families.push(capacity);
+        let mut review = FamilySnapshot::new(crate::catalog::def(names::REVIEW_QUEUE_ENTRIES));
+        review.push_scalar(Vec::new(), self.review.len() as f64);
+        families.push(review);
         let mut overflow = FamilySnapshot::new(crate::catalog::def(names::QUALITY_OVERFLOW));
         for family in all.into_iter().chain(self.signals.families()) {
             overflow.push_scalar(
@@ -516,6 +702,11 @@ mod tests {
     fn sampled_calls_are_queued_skipped_without_content_or_dropped_when_full() {
         let monitor = QualityMonitor::new(QualityConfig {
             sampling: SamplingConfig::uniform(0.5),
+            // No join buffer: a call without output is counted at once.
+            pending: PendingConfig {
+                max_entries: 0,
+                ..PendingConfig::default()
+            },
             ..QualityConfig::default()
         })
         .unwrap();
@@ -567,6 +758,103 @@ mod tests {
         assert_eq!(queued[1].trace_id, ids[3]);
         assert_eq!(counter(&families, names::JUDGE_QUEUE_DEPTH, &[]), 2.0);
         assert_eq!(counter(&families, names::JUDGE_QUEUE_CAPACITY, &[]), 2.0);
+    }
+
+    #[test]
+    fn content_from_log_events_joins_its_sampled_span_in_either_order() {
+        use llmwatch_semconv::CallContentEvent;
+        let monitor = QualityMonitor::new(QualityConfig {
+            sampling: SamplingConfig::uniform(0.5),
+            ..QualityConfig::default()
+        })
+        .unwrap();
+        let queue = std::sync::Arc::new(Queue {
+            capacity: 8,
+            calls: Mutex::new(Vec::new()),
+        });
+        monitor.set_sink(Box::new(queue.clone())).unwrap();
+        let (question, answer) = (text("What is 2+2?"), text("4"));
+        let event = |trace_id: &'static [u8], input, output| CallContentEvent {
+            trace_id,
+            span_id: &[1; 8],
+            event_name: "gen_ai.choice",
+            finish_reasons: Default::default(),
+            content: CapturedContent {
+                input,
+                output,
+                system_instructions: None,
+            },
+        };
+        static SPAN_FIRST: [u8; 16] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0x80, 0, 0, 0, 0, 0, 0];
+        static EVENTS_FIRST: [u8; 16] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0x90, 0, 0, 0, 0, 0, 0];
+        static NEVER: [u8; 16] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0xa0, 0, 0, 0, 0, 0, 0];
+        // The span first (no content on it), then its events in one export request.
+        assert!(monitor.observe_call(&call(&SPAN_FIRST, None, None)).sampled);
+        assert_eq!(queue.calls.lock().unwrap().len(), 0);
+        monitor.observe_content(&event(
+            &SPAN_FIRST,
+            Some(ContentRef::Value(&question)),
+            None,
+        ));
+        monitor.observe_content(&event(&SPAN_FIRST, None, Some(ContentRef::Value(&answer))));
+        monitor.release_pending();
+        // The events first, then the span.
+        monitor.observe_content(&event(
+            &EVENTS_FIRST,
+            None,
+            Some(ContentRef::Value(&answer)),
+        ));
+        monitor.release_pending();
+        monitor.observe_call(&call(&EVENTS_FIRST, Some(&question), None));
+        // A span whose content never comes stays pending (counted when it expires).
+        monitor.observe_call(&call(&NEVER, None, None));
+        let queued = queue.calls.lock().unwrap().clone();
+        assert_eq!(queued.len(), 2);
+        assert_eq!(queued[0].trace_id, SPAN_FIRST);
+        assert_eq!(queued[0].input.as_deref(), Some("What is 2+2?"));
+        assert_eq!(queued[0].output.as_deref(), Some("4"));
+        assert_eq!(queued[1].trace_id, EVENTS_FIRST);
+        assert_eq!(queued[1].output.as_deref(), Some("4"));
+        let mut families = Vec::new();
+        monitor.snapshot(&mut families);
+        let sampled = |result| {
+            counter(
+                &families,
+                names::JUDGE_SAMPLED_CALLS,
+                &[("service_name", "svc"), ("result", result)],
+            )
+        };
+        assert_eq!(sampled("queued"), 2.0);
+        assert_eq!(sampled("no_content"), 0.0);
+    }
+
+    #[test]
+    fn safety_flagged_calls_go_to_the_review_queue_once() {
+        let monitor = QualityMonitor::new(QualityConfig {
+            sampling: SamplingConfig::uniform(0.5),
+            ..QualityConfig::default()
+        })
+        .unwrap();
+        let queue = std::sync::Arc::new(Queue {
+            capacity: 8,
+            calls: Mutex::new(Vec::new()),
+        });
+        monitor.set_sink(Box::new(queue.clone())).unwrap();
+        let leaky = text("Mail me at jane.doe@example.com");
+        let answer = text("Done.");
+        // Not sampled: reviewed at once. Sampled and queued: the judge's entry will carry it.
+        monitor.observe_call(&call(&trace_id(0x10), Some(&leaky), Some(&answer)));
+        monitor.observe_call(&call(&trace_id(0x90), Some(&leaky), Some(&answer)));
+        let entries = monitor.review().list(10);
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].trace_id, hex(&trace_id(0x10)));
+        assert_eq!(entries[0].safety_flags, ["pii_email"]);
+        assert_eq!(entries[0].reasons, ["safety: pii_email"]);
+        assert_eq!(entries[0].input, None);
+        assert_eq!(queue.calls.lock().unwrap()[0].safety_flags, ["pii_email"]);
+        let mut families = Vec::new();
+        monitor.snapshot(&mut families);
+        assert_eq!(counter(&families, names::REVIEW_QUEUE_ENTRIES, &[]), 1.0);
     }
 
     #[test]
