@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 /// The .proto files under `<workspace>/proto`; adding an API is one line here.
-const PROTOS: &[&str] = &["llmwatch/v1/evaluator.proto"];
+const PROTOS: &[&str] = &["llmwatch/v1/evaluator.proto", "llmwatch/v1/feedback.proto"];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../proto");
