@@ -190,6 +190,26 @@ pub fn median_heuristic_sigma<V: AsRef<[f64]>>(x: &[V], y: &[V]) -> Result<f64, 
     sigma_from_squared(&mut pooled.pairwise_squared())
 }
 
+/// The median heuristic over distinct pairs: `σ = sqrt(median{‖z_i − z_j‖² > 0 : i < j} / 2)`
+/// over `z = x ∪ y`, for samples where many vectors are identical (a deterministic model asked
+/// the same prompt), whose plain median is 0. `Ok(None)` when every vector is the same (there is
+/// no difference to test); errors as [`mmd2_rbf`] otherwise.
+pub fn distinct_median_heuristic_sigma<V: AsRef<[f64]>>(
+    x: &[V],
+    y: &[V],
+) -> Result<Option<f64>, StatsError> {
+    let pooled = pool(x, y)?;
+    let mut squared: Vec<f64> = pooled
+        .pairwise_squared()
+        .into_iter()
+        .filter(|d| *d > 0.0)
+        .collect();
+    if squared.is_empty() {
+        return Ok(None);
+    }
+    sigma_from_squared(&mut squared).map(Some)
+}
+
 /// Kernel matrix entries for pairs i < j, with the σ resolved.
 fn kernel(pooled: &Pooled, bandwidth: Bandwidth) -> Result<(Vec<f64>, f64), StatsError> {
     let mut squared = pooled.pairwise_squared();
@@ -302,6 +322,30 @@ pub fn mmd2_permutation_test<V: AsRef<[f64]>>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn distinct_pairs_median_ignores_identical_vectors() {
+        let a = vec![0.0, 0.0];
+        let b = vec![3.0, 4.0];
+        let c = vec![0.0, 1.0];
+        let x = vec![a.clone(), a.clone(), b.clone()];
+        let y = vec![a.clone(), c.clone()];
+        // Pairs: a a a b c → distinct-pair squared distances 25, 25, 1, 25, 1, 1, 18 (a–a
+        // pairs dropped); median 18 → σ = 3.
+        assert_eq!(distinct_median_heuristic_sigma(&x, &y), Ok(Some(3.0)));
+        // Mostly identical: the plain median is 0, the distinct-pairs one is not.
+        let same = [a.clone(), a.clone(), a.clone()];
+        let one_off = [a.clone(), b.clone()];
+        assert!(median_heuristic_sigma(&same, &one_off).is_err());
+        assert_eq!(
+            distinct_median_heuristic_sigma(&same, &one_off),
+            Ok(Some((25.0f64 / 2.0).sqrt()))
+        );
+        assert_eq!(
+            distinct_median_heuristic_sigma(&same, &[a.clone(), a.clone()]),
+            Ok(None)
+        );
+    }
 
     #[test]
     fn errors() {

@@ -6,8 +6,8 @@
 //! evaluation never holds up ingest.
 
 use std::hash::BuildHasher;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, OnceLock};
 
 use hashbrown::{DefaultHashBuilder, HashTable};
 use llmwatch_semconv::{FinishReason, LlmCall, MAX_DIMENSIONS};
@@ -27,6 +27,12 @@ use super::window::Ring;
 use crate::catalog::{self, DRIFT_KEY_LABELS, names};
 use crate::pricer::CallPrice;
 use crate::snapshot::FamilySnapshot;
+
+// Canary probe answers and remote embeddings: child modules, as they reach into key state.
+mod probe;
+mod remote;
+pub use probe::{MAX_PROBES, PROBE_SIGNAL_PREFIX, ProbeWindows};
+pub use remote::{EmbeddingJob, EmbeddingSink, EmbeddingTarget};
 
 /// Distinct categories kept per signal and bucket (the rest count as `__other__`).
 const MAX_CATEGORIES: usize = 64;
@@ -117,6 +123,8 @@ struct KeyState {
     chart_points: Vec<Option<ChartPoint>>,
     /// (kind index, new value) → first seen, in call seconds.
     model_changes: Vec<(usize, String, i64)>,
+    #[serde(skip)]
+    admission: remote::Admission,
 }
 
 #[derive(Debug)]
@@ -144,6 +152,8 @@ pub struct DriftState {
     pub version: u32,
     keys: Vec<(Vec<String>, KeyState)>,
     scores: Vec<ScoreChart>,
+    #[serde(default)]
+    probes: Vec<probe::ProbeState>,
 }
 
 /// A baseline as the admin API lists it.
@@ -169,6 +179,8 @@ pub struct DriftMonitors {
     clock: AtomicU64,
     embedder: HashingEmbedder,
     last_evaluation_seconds: Mutex<f64>,
+    probes: probe::Probes,
+    embedding_sink: OnceLock<Box<dyn EmbeddingSink>>,
 }
 
 impl DriftMonitors {
@@ -189,6 +201,8 @@ impl DriftMonitors {
             clock: AtomicU64::new(0),
             embedder: HashingEmbedder::default(),
             last_evaluation_seconds: Mutex::new(0.0),
+            probes: probe::Probes::default(),
+            embedding_sink: OnceLock::new(),
         }
     }
 
@@ -222,13 +236,17 @@ impl DriftMonitors {
         };
         // Rendering captured content is the costly part: it happens only when a reservoir keeps
         // the text or its length (ever rarer as a bucket fills), and at most once per call.
-        let texts = [
+        let mut texts = [
             call.content.input.map(Text::Lazy),
             call.content.output.map(Text::Lazy),
             call.embedding().map(Text::Vector),
         ];
         let mut state = key.state.lock();
-        state.add(&self.config, call, price, t, texts);
+        let remote = self.embedding_sink.get();
+        if let Some(sink) = remote {
+            self.offer_texts(sink.as_ref(), &key, &mut state, t, &mut texts);
+        }
+        state.add(&self.config, call, price, t, texts, remote.is_some());
     }
 
     /// Adds an evaluation score to its (service, evaluation name) chart's interval.
@@ -332,6 +350,7 @@ impl DriftMonitors {
             score.sum = 0.0;
             score.count = 0;
         }
+        self.evaluate_probes();
         *self.last_evaluation_seconds.lock() = started.elapsed().as_secs_f64();
     }
 
@@ -339,13 +358,14 @@ impl DriftMonitors {
     /// returns how many keys.
     pub fn pin(&self, filter: &[(String, String)], now: Option<i64>) -> usize {
         let clock = self.clock(now);
-        self.for_matching(filter, |state| state.pin(&self.config, clock))
+        self.for_matching(filter, |state| state.pin(&self.config, clock)) + self.pin_probes(filter)
     }
 
     /// Clears the references of matching keys: a first-N reference starts collecting again, a
     /// pinned one is dropped until pinned again. Returns how many keys.
     pub fn reset(&self, filter: &[(String, String)]) -> usize {
         self.for_matching(filter, |state| state.reset_reference(&self.config))
+            + self.reset_probes(filter)
     }
 
     fn for_matching(&self, filter: &[(String, String)], mut f: impl FnMut(&mut KeyState)) -> usize {
@@ -388,6 +408,7 @@ impl DriftMonitors {
                 }
             })
             .collect();
+        out.extend(self.probe_baselines());
         out.sort_by(|a, b| a.labels.cmp(&b.labels));
         out
     }
@@ -418,6 +439,7 @@ impl DriftMonitors {
             version: 1,
             keys,
             scores,
+            probes: self.export_probes(),
         }
     }
 
@@ -432,11 +454,13 @@ impl DriftMonitors {
             let values: Vec<&str> = labels.iter().map(String::as_str).collect();
             if let Some(key) = self.key(&values) {
                 key_state.chart_points = vec![None; RATIO_CHARTS.len()];
+                self.align_restored(&mut key_state);
                 *key.state.lock() = key_state;
                 restored += 1;
             }
         }
         *self.scores.lock() = state.scores;
+        self.restore_probes(state.probes);
         restored
     }
 
@@ -542,6 +566,7 @@ impl DriftMonitors {
                 );
             }
         }
+        self.snapshot_probes(&mut score, &mut p_value, &mut detected, &mut samples);
         out.extend([score, p_value, detected, samples]);
         out.extend(spc);
         out.push(changes);
@@ -670,6 +695,7 @@ impl KeyState {
             charts,
             chart_points: vec![None; RATIO_CHARTS.len()],
             model_changes: Vec::new(),
+            admission: remote::Admission::default(),
         }
     }
 
@@ -708,6 +734,7 @@ impl KeyState {
         price: &CallPrice,
         t: i64,
         mut texts: [Option<Text<'_>>; 3],
+        remote: bool,
     ) {
         let first_n = Self::reference_size(config);
         let filling = matches!(config.reference, ReferenceMode::FirstN(_))
@@ -774,8 +801,12 @@ impl KeyState {
                 }
             });
         }
-        for (state, text) in self.texts.iter_mut().zip(&mut texts) {
+        for (i, (state, text)) in self.texts.iter_mut().zip(&mut texts).enumerate() {
             let Some(text) = text else { continue };
+            // Remote embeddings: prompts and responses arrive later, as vectors (`remote`).
+            if remote && i < 2 {
+                continue;
+            }
             if filling && state.reference.len() < config.text_capacity * config.buckets {
                 state.reference.push(text.sample());
             }
