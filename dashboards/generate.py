@@ -364,7 +364,7 @@ def latency():
             heatmap("TTFT distribution", "Streamed calls per TTFT bucket over time. Two bands mean two populations (a reasoning model, a long-prompt feature): split with the model and feature variables.", "s", ttft, GENAI),
             ts("TTFT p95 by model", "p95 time to first token per request model. One model rising: provider side for that model; all rising: longer prompts or your network.", "s",
                *quantiles(ttft, GENAI, "gen_ai_request_model", qs=(0.95,))),
-            ts("TTFT p95 by service", "p95 time to first token per service.", "s",
+            ts("TTFT p95 by service", "p95 time to first token per service. One service rising alone: its prompts grew or it moved to a slower model; open Cost for its input tokens per call.", "s",
                *quantiles(ttft, GENAI, "service_name", qs=(0.95,))),
         ]),
         ("Time per output token (streamed calls)", [
@@ -375,7 +375,7 @@ def latency():
         ("Duration (all calls)", [
             ts("Duration percentiles by model", "p95 call duration per request model, streamed or not, failures included. Long tails near the client timeout mean timeouts are coming.", "s",
                *quantiles(dur, GENAI, "gen_ai_request_model", qs=(0.95,))),
-            heatmap("Duration distribution", "Calls per duration bucket over time.", "s", dur, GENAI),
+            heatmap("Duration distribution", "Calls per duration bucket over time. A band at the client timeout is calls that timed out; a new band far up is a slow model or feature: split with the variables.", "s", dur, GENAI),
             ts("Duration p95 by error type", "p95 duration of failed calls by error type (empty = success). Failures at the timeout value are timeouts; instant failures are rejections (429, 400).", "s",
                *quantiles(dur, GENAI, "error_type", qs=(0.95,))),
             ts("Streamed share of calls", "Share of calls that streamed (they have a time to first token). A drop means a client stopped streaming, so TTFT panels cover fewer calls.", "percentunit",
@@ -577,7 +577,7 @@ def self_():
                target("max by (instance) (scrape_samples_scraped{" + t + "})", "{{instance}}")),
             ts("CPU", "CPU seconds per second used by llmwatch.", "percentunit",
                target(rate("process_cpu_seconds_total", t, "instance"), "{{instance}}")),
-            ts("Memory and threads", "Resident memory per instance.", "bytes",
+            ts("Resident memory over time", "Resident memory per instance. Bounded by configuration: it should level off after start; a steady climb at constant traffic is a leak to report.", "bytes",
                target("max by (instance) (process_resident_memory_bytes{" + t + "})", "{{instance}}")),
         ]),
     ]
