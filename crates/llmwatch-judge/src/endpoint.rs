@@ -35,6 +35,59 @@ pub(crate) enum EndpointError {
     Client(String),
 }
 
+impl EndpointError {
+    /// The setting at fault (`api_key_env`, `base_url`, `extra_headers`) and what is wrong.
+    fn key_and_reason(&self) -> (&'static str, String) {
+        match self {
+            EndpointError::MissingApiKey { var } => {
+                ("api_key_env", format!("the variable {var} is not set"))
+            }
+            EndpointError::EmptyApiKey { var } => {
+                ("api_key_env", format!("the variable {var} is empty"))
+            }
+            EndpointError::InvalidApiKey { var } => (
+                "api_key_env",
+                format!("the key in {var} has characters not allowed in a header"),
+            ),
+            EndpointError::InvalidBaseUrl { url, reason } => {
+                ("base_url", format!("{url:?}: {reason}"))
+            }
+            EndpointError::InvalidHeader { name, reason } => {
+                ("extra_headers", format!("{name:?}: {reason}"))
+            }
+            EndpointError::Client(reason) => (
+                "base_url",
+                format!("cannot build the HTTP client: {reason}"),
+            ),
+        }
+    }
+}
+
+/// Why a canary probe or the embeddings client cannot be set up: the setting at fault (as
+/// named in its config section) and what was expected. Never shows an API key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {reason}")]
+pub struct SetupError {
+    pub key: String,
+    pub reason: String,
+}
+
+impl SetupError {
+    pub(crate) fn new(key: &str, reason: impl Into<String>) -> SetupError {
+        SetupError {
+            key: key.to_owned(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl From<EndpointError> for SetupError {
+    fn from(error: EndpointError) -> SetupError {
+        let (key, reason) = error.key_and_reason();
+        SetupError::new(key, reason)
+    }
+}
+
 /// An endpoint: `{base_url}/{path}` and a client that sends the key and headers with each
 /// request. Cheap to clone.
 #[derive(Clone)]
@@ -350,5 +403,28 @@ mod tests {
         assert_eq!(limited(Some(60)).wait(&backoff, 1), Duration::from_secs(2));
         assert_eq!(limited(None).wait(&backoff, 3), Duration::from_millis(400));
         assert_eq!(Transient::Timeout.outcome(), Outcome::Timeout);
+    }
+
+    #[test]
+    fn setup_errors_name_the_setting_and_never_the_key() {
+        let headers = BTreeMap::new();
+        let access = Access {
+            base_url: "http://127.0.0.1:1/v1",
+            api_key_env: Some("LLMWATCH_TEST_KEY"),
+            extra_headers: &headers,
+        };
+        let error = SetupError::from(Endpoint::new(access, "embeddings", |_| None).unwrap_err());
+        assert_eq!(
+            error.to_string(),
+            "api_key_env: the variable LLMWATCH_TEST_KEY is not set"
+        );
+        let error =
+            Endpoint::new(access, "embeddings", |_| Some("sk-\nsecret".into())).unwrap_err();
+        let error = SetupError::from(error);
+        assert_eq!(error.key, "api_key_env");
+        assert!(!error.reason.contains("secret"), "{error}");
+        let endpoint = Endpoint::new(access, "embeddings", |_| Some("sk-1".into())).unwrap();
+        assert_eq!(endpoint.url().as_str(), "http://127.0.0.1:1/v1/embeddings");
+        assert!(!format!("{endpoint:?}").contains("sk-1"));
     }
 }

@@ -47,19 +47,35 @@
 //! The judge never touches the ingest path itself: `evaluate` is an async function the
 //! service runs from its own bounded queue. Dropping its future cancels the request.
 //!
+//! # Canary probes and remote embeddings
+//!
+//! [`spawn_canaries`] runs scheduled [`Canary`] probes (see the `canary` module docs: outcome
+//! precedence error > fail > slow > pass, one request per run) and records them in the
+//! processor; [`start_embeddings`] connects an OpenAI-compatible `/embeddings` client to the
+//! drift monitors (batched, LRU-cached, token-budgeted, behind a bounded queue). Both share the
+//! judge's endpoint handling (key, headers, timeouts, `Retry-After`).
+//!
 //! HTTPS endpoints need the crate's `rustls` feature (the workspace builds reqwest without
 //! TLS); without it an `https` base URL is refused by [`Judge::new`].
 
+mod cache;
+mod canary;
 mod client;
 mod config;
+mod embeddings;
 mod endpoint;
 mod error;
 mod parse;
 mod prompt;
 mod spend;
 
+pub use canary::{Canary, CanaryConfig, CanaryRun, CanaryTasks, spawn_canaries};
 pub use client::{Judge, Verdict, outcome_of};
 pub use config::{Backoff, ConfigError, Dimension, JudgeConfig};
+pub use embeddings::{
+    EmbeddingQueue, EmbeddingTasks, EmbeddingsConfig, start_embeddings, start_embeddings_with_env,
+};
+pub use endpoint::SetupError;
 pub use error::{JudgeError, Outcome, Usage};
 pub use prompt::{
     JudgeRequest, SCHEMA_NAME, applicable_dimensions, request_body, response_format,
