@@ -94,13 +94,10 @@ impl CanaryConfig {
                 "expected a duration longer than 0",
             ));
         }
-        if self.timeout.is_zero() || self.timeout > self.interval {
+        if self.timeout.is_zero() {
             return Err(SetupError::new(
                 "timeout",
-                format!(
-                    "expected a duration longer than 0 and at most the interval ({:?}), got {:?}",
-                    self.interval, self.timeout
-                ),
+                "expected a duration longer than 0",
             ));
         }
         if let Some(max) = self.expectation.max_latency
@@ -458,7 +455,7 @@ mod tests {
             (Box::new(|c| c.model = " ".into()), "model"),
             (Box::new(|c| c.prompt = String::new()), "prompt"),
             (Box::new(|c| c.interval = Duration::ZERO), "interval"),
-            (Box::new(|c| c.timeout = Duration::from_secs(61)), "timeout"),
+            (Box::new(|c| c.timeout = Duration::ZERO), "timeout"),
             (
                 Box::new(|c| c.expectation.max_latency = Some(Duration::from_secs(10))),
                 "max_latency",

@@ -17,6 +17,10 @@ use llmwatch_semconv::{Dimension, MAX_DIMENSIONS};
 use llmwatch_server::ServerConfig;
 use serde::{Deserialize, Deserializer};
 
+mod canary;
+
+pub use canary::{CanarySection, EmbeddingsSection};
+
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
@@ -30,6 +34,10 @@ pub struct Config {
     pub budgets: Vec<BudgetSection>,
     pub top_spenders: TopSpendersSection,
     pub drift: DriftSection,
+    /// Canary probes run on a schedule (none by default).
+    pub canaries: Vec<CanarySection>,
+    /// The remote embeddings client for drift (none by default: the built-in embedder).
+    pub embeddings: Option<EmbeddingsSection>,
     /// The directory relative paths in the file are resolved against (the file's own).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -373,6 +381,8 @@ impl Default for Config {
             budgets: Vec::new(),
             top_spenders: TopSpendersSection::default(),
             drift: DriftSection::default(),
+            canaries: Vec::new(),
+            embeddings: None,
             base_dir: PathBuf::new(),
         }
     }
@@ -556,6 +566,7 @@ impl Config {
             }
         }
         self.validate_cost()?;
+        self.validate_canaries()?;
         self.drift.validate()
     }
 

@@ -1,8 +1,10 @@
 //! The llmwatch binary's pieces: configuration, the `serve`, `replay`, `simulate`, `drift`, `spc` and
 //! `report` commands.
 
+pub mod canaries;
 pub mod config;
 pub mod drift_cli;
+pub mod embeddings;
 pub mod pricing;
 pub mod replay;
 pub mod report;

@@ -15,6 +15,9 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         config.top_spenders.salt = Some(spender_salt(&config.data_dir)?);
     }
     let processor = Arc::new(Processor::new(&config.processor_config()?)?);
+    // Before the server restores drift state: it is restored for the embedder and probes in use.
+    let embeddings = crate::embeddings::start(&config, &processor)?;
+    let canaries = crate::canaries::start(&config, &processor)?;
     let server = Server::bind(config.server_config(), processor).await?;
     let addrs = server.local_addrs()?;
     tracing::info!(
@@ -25,6 +28,10 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
         addrs.metrics
     );
     server.serve(shutdown_signal()).await?;
+    canaries.stop().await;
+    if let Some(embeddings) = embeddings {
+        embeddings.stop().await;
+    }
     Ok(())
 }
 
