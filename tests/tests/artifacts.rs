@@ -197,6 +197,8 @@ struct Findings {
     ranges: Vec<(String, Duration)>,
     /// Counters (`_total`) used outside rate/increase/irate.
     raw_counters: Vec<String>,
+    /// Every metric name a selector named.
+    used: BTreeSet<String>,
 }
 
 struct Checker<'a> {
@@ -225,6 +227,7 @@ impl Checker<'_> {
                 .push(format!("metric `{metric}` is not in the catalog"));
             return Avail::default();
         };
+        self.findings.used.insert(metric.clone());
         if metric.ends_with("_total") && !in_range_fn {
             self.findings.raw_counters.push(metric.clone());
         }
@@ -720,6 +723,7 @@ fn dashboards_name_only_catalog_metrics_and_carry_the_required_fields() {
     let mut errors = Vec::new();
     let mut uids = BTreeSet::new();
     let mut links_to: Vec<(String, String)> = Vec::new();
+    let mut used: BTreeSet<String> = BTreeSet::new();
     for path in &paths {
         let file = rel(path);
         let d: Json = serde_json::from_str(&read(path)).unwrap_or_else(|e| panic!("{file}: {e}"));
@@ -912,6 +916,7 @@ fn dashboards_name_only_catalog_metrics_and_carry_the_required_fields() {
                 }
                 let expr = str_at(t, "expr");
                 let findings = check_expr(&names, &substitute(expr), &ctx, &mut errors);
+                used.extend(findings.used.iter().cloned());
                 for (metric, range) in &findings.ranges {
                     let variable = [RATE_INTERVAL, RANGE, INTERVAL]
                         .iter()
@@ -937,6 +942,24 @@ fn dashboards_name_only_catalog_metrics_and_carry_the_required_fields() {
     for (ctx, target) in links_to {
         if !uids.contains(&target) {
             errors.push(format!("{ctx}: links to unknown dashboard {target:?}"));
+        }
+    }
+    // Every metric llmwatch exposes is on some dashboard: an issue that adds a metric leaves the
+    // dashboards complete for it.
+    for def in CATALOG {
+        // The virtual size of a process says nothing about its memory use (resident memory does).
+        if def.name == "process_virtual_memory_bytes" {
+            continue;
+        }
+        let shown = if def.kind == MetricKind::Histogram {
+            ["_bucket", "_sum", "_count"]
+                .iter()
+                .any(|suffix| used.contains(&format!("{}{suffix}", def.name)))
+        } else {
+            used.contains(def.name)
+        };
+        if !shown {
+            errors.push(format!("metric {} is on no dashboard", def.name));
         }
     }
     for wanted in [
