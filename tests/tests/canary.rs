@@ -48,6 +48,9 @@ struct Fake {
     embeddings: Mutex<Vec<Vec<String>>>,
     /// Embeddings requests wait while this is set.
     hold_embeddings: AtomicBool,
+    /// Statuses the next embeddings requests answer with (429 with `Retry-After: 0`), before
+    /// answering normally again.
+    embedding_failures: Mutex<VecDeque<u16>>,
 }
 
 impl Fake {
@@ -123,7 +126,10 @@ fn fake_vector(text: &str) -> Vec<f64> {
     }
 }
 
-async fn embeddings(State(fake): State<Arc<Fake>>, body: String) -> (StatusCode, String) {
+async fn embeddings(
+    State(fake): State<Arc<Fake>>,
+    body: String,
+) -> (StatusCode, [(&'static str, &'static str); 1], String) {
     let body: Value = serde_json::from_str(&body).expect("the client sends JSON");
     assert_eq!(body["model"], "fake-embedding");
     assert_eq!(body["encoding_format"], "float");
@@ -137,6 +143,13 @@ async fn embeddings(State(fake): State<Arc<Fake>>, body: String) -> (StatusCode,
     while fake.hold_embeddings.load(Ordering::SeqCst) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    if let Some(status) = fake.embedding_failures.lock().unwrap().pop_front() {
+        return (
+            StatusCode::from_u16(status).unwrap(),
+            [("retry-after", "0")],
+            json!({"error": {"message": "scripted failure"}}).to_string(),
+        );
+    }
     let data: Vec<Value> = inputs
         .iter()
         .enumerate()
@@ -149,7 +162,7 @@ async fn embeddings(State(fake): State<Arc<Fake>>, body: String) -> (StatusCode,
         "model": "fake-embedding",
         "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
     });
-    (StatusCode::OK, reply.to_string())
+    (StatusCode::OK, [("retry-after", "0")], reply.to_string())
 }
 
 /// Starts the fake; returns it and its API root.
@@ -757,5 +770,59 @@ max_batch_delay = "50ms"
         ),
         None
     );
+    service.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedding_requests_are_retried_and_failures_counted() {
+    let (fake, base) = start_fake().await;
+    fake.embedding_failures.lock().unwrap().push_back(429);
+    let service = Service::start(&embeddings_config(
+        &base,
+        "backoff = { initial = \"10ms\", max = \"50ms\" }",
+    ))
+    .await;
+    let requests = |m: &Metrics, outcome| {
+        m.value(
+            "llmwatch_embedding_requests_total",
+            &Labels::new(&[("outcome", outcome)]),
+        )
+    };
+    // Rate limited once, then embedded.
+    service
+        .post_responses(&[
+            "billing question 0".to_owned(),
+            "billing question 1".to_owned(),
+        ])
+        .await;
+    let metrics = service
+        .scrape_until("2 embedded texts", |m| {
+            m.value("llmwatch_embedding_texts_total", &texts("embedded")) == 2.0
+        })
+        .await;
+    assert_eq!(
+        (requests(&metrics, "rate_limited"), requests(&metrics, "ok")),
+        (1.0, 1.0)
+    );
+    // Three server errors use up max_attempts (3): the text fails, and is not embedded locally.
+    fake.embedding_failures
+        .lock()
+        .unwrap()
+        .extend([500, 500, 500]);
+    service
+        .post_responses(&["shipping question 0".to_owned()])
+        .await;
+    let metrics = service
+        .scrape_until("1 failed text", |m| {
+            m.value("llmwatch_embedding_texts_total", &texts("failed")) == 1.0
+        })
+        .await;
+    assert_eq!(requests(&metrics, "server_error"), 3.0);
+    assert_eq!(requests(&metrics, "ok"), 1.0);
+    assert_eq!(
+        metrics.value("llmwatch_embedding_texts_total", &texts("embedded")),
+        2.0
+    );
+    assert_eq!(fake.embedding_batches(), [2, 2, 1, 1, 1]);
     service.stop().await;
 }
