@@ -321,8 +321,8 @@ impl FeedbackRules {
             FeedbackKind::Thumbs => {
                 fields.signal = Some(match (from_label, score) {
                     (Some(signal), _) => signal.as_str(),
-                    (None, Some(s)) if s == 1.0 => FeedbackSignal::ThumbsUp.as_str(),
-                    (None, Some(s)) if s == 0.0 => FeedbackSignal::ThumbsDown.as_str(),
+                    (None, Some(1.0)) => FeedbackSignal::ThumbsUp.as_str(),
+                    (None, Some(0.0)) => FeedbackSignal::ThumbsDown.as_str(),
                     _ => {
                         return Err(invalid(format!(
                             "evaluation {name:?} is thumbs feedback: expected score 1 or 0 or a label such as thumbs_up, got score {score:?} label {label:?}"
