@@ -1,11 +1,14 @@
-//! OTLP/gRPC: `TraceService/Export` and `LogsService/Export`, gzip accepted.
+//! OTLP/gRPC: `TraceService/Export` and `LogsService/Export`, gzip accepted; and llmwatch's
+//! `FeedbackService/Submit` beside them, on the listener apps already reach.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use llmwatch_core::quality::Channel;
 use llmwatch_core::{RequestRejection, Signal, Transport};
+use llmwatch_proto::FeedbackServiceServer;
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
     LogsService, LogsServiceServer,
 };
@@ -41,6 +44,10 @@ pub(crate) async fn serve(
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(limit);
+    let feedback = FeedbackServiceServer::new(crate::feedback::FeedbackReceiver(shared.clone()))
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(limit);
     tonic::transport::Server::builder()
         .layer(tower::layer::layer_fn(move |inner| CountRejections {
             inner,
@@ -48,6 +55,7 @@ pub(crate) async fn serve(
         }))
         .add_service(traces)
         .add_service(logs)
+        .add_service(feedback)
         .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(listener), stop)
         .await
         .map_err(std::io::Error::other)
@@ -56,25 +64,29 @@ pub(crate) async fn serve(
 struct Receiver(Arc<Shared>);
 
 impl Receiver {
-    /// Refuses work when shutting down or when too many requests are in flight; the client is
-    /// told when to retry (RetryInfo), which makes these codes retryable for OTLP exporters.
     fn admit(&self) -> Result<OwnedSemaphorePermit, Status> {
-        let retry = ErrorDetails::with_retry_info(Some(self.0.config.retry_after));
-        if !self.0.is_ready() {
-            return Err(Status::with_error_details(
-                Code::Unavailable,
-                "llmwatch is shutting down",
-                retry,
-            ));
-        }
-        self.0.inflight.clone().try_acquire_owned().map_err(|_| {
-            Status::with_error_details(
-                Code::ResourceExhausted,
-                "too many export requests in flight; retry later",
-                retry,
-            )
-        })
+        admit(&self.0)
     }
+}
+
+/// Refuses work when shutting down or when too many requests are in flight; the client is told
+/// when to retry (RetryInfo), which makes these codes retryable for OTLP exporters.
+pub(crate) fn admit(shared: &Shared) -> Result<OwnedSemaphorePermit, Status> {
+    let retry = ErrorDetails::with_retry_info(Some(shared.config.retry_after));
+    if !shared.is_ready() {
+        return Err(Status::with_error_details(
+            Code::Unavailable,
+            "llmwatch is shutting down",
+            retry,
+        ));
+    }
+    shared.inflight.clone().try_acquire_owned().map_err(|_| {
+        Status::with_error_details(
+            Code::ResourceExhausted,
+            "too many export requests in flight; retry later",
+            retry,
+        )
+    })
 }
 
 #[tonic::async_trait]
@@ -126,7 +138,9 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let signal = if request.uri().path().contains("LogsService") {
+        let path = request.uri().path();
+        let feedback = path.contains("FeedbackService");
+        let signal = if path.contains("LogsService") {
             Signal::Logs
         } else {
             Signal::Traces
@@ -177,11 +191,21 @@ where
                 }
                 Some(_) => Some(RequestRejection::Undecodable),
             };
-            if let Some(reason) = reason {
-                shared
+            match reason {
+                // The feedback handler counted its refused items already, by their own reason.
+                Some(_) if feedback && code == Some(Code::InvalidArgument) => {}
+                Some(reason) if feedback => shared
                     .processor
-                    .telemetry()
-                    .rejected_request(signal, Transport::Grpc, reason);
+                    .quality()
+                    .signals()
+                    .rejected(Channel::Grpc, reason.as_str()),
+                Some(reason) => {
+                    shared
+                        .processor
+                        .telemetry()
+                        .rejected_request(signal, Transport::Grpc, reason)
+                }
+                None => {}
             }
             Ok(response)
         })

@@ -1,5 +1,6 @@
 //! OTLP/HTTP: `POST /v1/traces` and `POST /v1/logs`, protobuf or JSON, identity or gzip, with the
-//! status codes the OTLP specification names.
+//! status codes the OTLP specification names; and llmwatch's `POST /v1/feedback` (JSON) beside
+//! them, on the listener apps already reach.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use llmwatch_core::{RequestRejection, Signal, Transport};
 use prost::Message;
 use tokio::net::TcpListener;
+use tokio::sync::OwnedSemaphorePermit;
 
 use crate::Shared;
 use crate::body::{Format, Rejection, decode_content_encoding, decode_message};
@@ -27,6 +29,7 @@ pub(crate) async fn serve(
     let router = Router::new()
         .route("/v1/traces", post(export::<Traces>))
         .route("/v1/logs", post(export::<Logs>))
+        .route("/v1/feedback", post(crate::feedback::http))
         .with_state(shared);
     axum::serve(listener, router)
         .with_graceful_shutdown(stop)
@@ -75,13 +78,29 @@ async fn receive<E: Export>(
     format: Format,
     transport: Transport,
 ) -> Result<E::Response, Rejection> {
+    let (_permit, bytes) = admit_and_read(shared, headers, body).await?;
+    let request: E::Request = decode_message(format, &bytes)?;
+    Ok(E::response(E::ingest(
+        &shared.processor,
+        &request,
+        transport,
+    )))
+}
+
+/// Admission (ready, a free in-flight slot) and the body, read within the timeout and the size
+/// limit and decompressed. The permit is held while the caller processes the body.
+pub(crate) async fn admit_and_read(
+    shared: &Shared,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(OwnedSemaphorePermit, bytes::Bytes), Rejection> {
     if !shared.is_ready() {
         return Err(Rejection::new(
             RequestRejection::Unavailable,
             "llmwatch is shutting down",
         ));
     }
-    let Ok(_permit) = shared.inflight.clone().try_acquire_owned() else {
+    let Ok(permit) = shared.inflight.clone().try_acquire_owned() else {
         return Err(Rejection::new(
             RequestRejection::Overloaded,
             "too many export requests in flight; retry later",
@@ -114,12 +133,7 @@ async fn receive<E: Export>(
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok());
     let bytes = decode_content_encoding(encoding, raw.to_bytes(), limit)?;
-    let request: E::Request = decode_message(format, &bytes)?;
-    Ok(E::response(E::ingest(
-        &shared.processor,
-        &request,
-        transport,
-    )))
+    Ok((permit, bytes))
 }
 
 fn reject(

@@ -8,9 +8,11 @@ mod admin;
 pub mod body;
 mod drift;
 pub mod exposition;
+mod feedback;
 mod grpc;
 mod http;
 pub mod persist;
+mod sessions;
 mod signal;
 
 use std::future::Future;
@@ -48,6 +50,8 @@ pub struct ServerConfig {
     /// Pin every key's current window as its reference once the service has run this long
     /// (a scheduled pin; `None`: only on demand through the admin API).
     pub drift_pin_after: Option<Duration>,
+    /// How often sessions inactive past their timeout are ended (implicit signals).
+    pub session_sweep_interval: Duration,
 }
 
 impl Default for ServerConfig {
@@ -65,6 +69,7 @@ impl Default for ServerConfig {
             drift_state_file: None,
             drift_state_interval: Duration::from_secs(300),
             drift_pin_after: None,
+            session_sweep_interval: Duration::from_secs(10),
         }
     }
 }
@@ -166,6 +171,10 @@ impl Server {
             self.shared.clone(),
             stopped(stop_rx.clone()),
         ));
+        let sweep = tokio::spawn(sessions::sweep(
+            self.shared.clone(),
+            stopped(stop_rx.clone()),
+        ));
         let drift = tokio::spawn(drift::run(self.shared.clone(), stopped(stop_rx)));
         self.shared.ready.store(true, Ordering::Release);
         tracing::info!("llmwatch is ready");
@@ -178,6 +187,7 @@ impl Server {
             task.await.map_err(std::io::Error::other)??;
         }
         expiry.abort();
+        sweep.abort();
         // The drift task evaluates and writes its state one last time as it stops.
         drift.await.map_err(std::io::Error::other)?;
         Ok(())

@@ -17,6 +17,10 @@ use llmwatch_semconv::{Dimension, MAX_DIMENSIONS};
 use llmwatch_server::ServerConfig;
 use serde::{Deserialize, Deserializer};
 
+mod feedback;
+
+pub use feedback::{FeedbackSection, SessionsSection, SurvivorshipSection};
+
 mod canary;
 
 pub use canary::{CanarySection, EmbeddingsSection};
@@ -34,6 +38,10 @@ pub struct Config {
     pub budgets: Vec<BudgetSection>,
     pub top_spenders: TopSpendersSection,
     pub drift: DriftSection,
+    /// Explicit user feedback: reading, matching to calls, ratios.
+    pub feedback: FeedbackSection,
+    /// Implicit signals from sessions (follow-up, retry, correction, abandonment).
+    pub sessions: SessionsSection,
     /// Canary probes run on a schedule (none by default).
     pub canaries: Vec<CanarySection>,
     /// The remote embeddings client for drift (none by default: the built-in embedder).
@@ -381,6 +389,8 @@ impl Default for Config {
             budgets: Vec::new(),
             top_spenders: TopSpendersSection::default(),
             drift: DriftSection::default(),
+            feedback: FeedbackSection::default(),
+            sessions: SessionsSection::default(),
             canaries: Vec::new(),
             embeddings: None,
             base_dir: PathBuf::new(),
@@ -566,6 +576,8 @@ impl Config {
             }
         }
         self.validate_cost()?;
+        self.feedback.validate()?;
+        self.sessions.validate()?;
         self.validate_canaries()?;
         self.drift.validate()
     }
@@ -718,8 +730,12 @@ impl Config {
                 })
                 .collect(),
             max_series: self.limits.max_series_per_metric,
-            // Replaced by the [sampling] and [safety] sections (issue 5, in progress).
-            quality: llmwatch_core::quality::QualityConfig::default(),
+            // [sampling] and [safety] follow (issue 5, in progress).
+            quality: llmwatch_core::quality::QualityConfig {
+                feedback: self.feedback.core(),
+                sessions: self.sessions.core(),
+                ..llmwatch_core::quality::QualityConfig::default()
+            },
         })
     }
 
@@ -737,6 +753,7 @@ impl Config {
             drift_state_file: Some(self.data_dir.join("drift-state.json")),
             drift_state_interval: self.drift.state_interval,
             drift_pin_after: self.drift.pin_after,
+            session_sweep_interval: self.sessions.sweep_interval,
         }
     }
 }
