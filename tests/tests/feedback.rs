@@ -244,6 +244,34 @@ async fn feedback_through_all_three_paths_is_matched_to_its_call() {
         1.0
     );
     assert_eq!(metrics.total(flagged), 3.0);
+    // They are in the review queue, newest first, under the matched call's ids.
+    let review = server.processor.quality().review().list(10);
+    let listed: Vec<_> = review
+        .iter()
+        .map(|e| {
+            (
+                e.trace_id.as_str(),
+                e.span_id.as_str(),
+                e.reasons[0].as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            (
+                hex(&calls[1].trace_id).as_str(),
+                hex(&calls[1].span_id).as_str(),
+                "user_correction"
+            ),
+            ("", "", "user_report"),
+            (
+                hex(&calls[0].trace_id).as_str(),
+                hex(&calls[0].span_id).as_str(),
+                "user_feedback = 0"
+            ),
+        ]
+    );
     // support-bot: 5 feedback, 3 positive (4 and 5 stars, thumbs up); all 3 calls covered once.
     let service = Labels::new(&[("service_name", SERVICE)]);
     assert_eq!(

@@ -310,6 +310,28 @@ impl Processor {
             source: EvaluationSource::User,
             flagged,
         });
+        if flagged {
+            // The call the user disliked goes to the review queue (the comment is not kept).
+            let (trace_id, span_id) = match &receipt.call_ids {
+                Some((trace, span)) => (&trace[..], &span[..]),
+                None => (feedback.trace_id, feedback.span_id),
+            };
+            self.quality.review_external(
+                trace_id,
+                span_id,
+                &receipt.service,
+                ReviewScore {
+                    name: feedback.evaluation_name.to_owned(),
+                    source: EvaluationSource::User.as_str().to_owned(),
+                    evaluator: None,
+                    value: feedback.score,
+                    label: Some(feedback.signal.as_str().to_owned()),
+                    flagged,
+                },
+                None,
+                feedback.response_id,
+            );
+        }
         receipt
     }
 

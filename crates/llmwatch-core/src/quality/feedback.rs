@@ -158,6 +158,8 @@ pub struct FeedbackReceipt {
     pub service: Arc<str>,
     /// The matched call's request model; empty when unmatched.
     pub model: Arc<str>,
+    /// The matched call's trace and span id.
+    pub call_ids: Option<([u8; 16], [u8; 8])>,
 }
 
 /// Shares service and model names among the calls of a shard; bounded, cleared when full.
@@ -201,6 +203,7 @@ struct Hit {
     /// The call had no feedback before.
     first: bool,
     by: MatchedBy,
+    ids: ([u8; 16], [u8; 8]),
 }
 
 fn take(call: &mut RecentCall, by: MatchedBy) -> Hit {
@@ -211,6 +214,7 @@ fn take(call: &mut RecentCall, by: MatchedBy) -> Hit {
         model: call.model.clone(),
         first,
         by,
+        ids: call.ids(),
     }
 }
 
@@ -419,7 +423,8 @@ impl UserSignals {
             }
         }
         FeedbackReceipt {
-            matched: hit.map(|h| h.by),
+            matched: hit.as_ref().map(|h| h.by),
+            call_ids: hit.map(|h| h.ids),
             service,
             model,
         }

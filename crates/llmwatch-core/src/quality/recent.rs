@@ -25,6 +25,13 @@ pub struct RecentCall {
     response: Option<u64>,
 }
 
+impl RecentCall {
+    /// The call's trace and span id.
+    pub fn ids(&self) -> ([u8; 16], [u8; 8]) {
+        (self.trace_id, self.span_id)
+    }
+}
+
 /// How a piece of feedback found its call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MatchedBy {
