@@ -47,6 +47,15 @@
 //! The judge never touches the ingest path itself: `evaluate` is an async function the
 //! service runs from its own bounded queue. Dropping its future cancels the request.
 //!
+//! # The pipeline
+//!
+//! [`JudgeQueue`] is the processor's non-blocking sink for sampled calls; [`Pipeline`] drains
+//! it under a concurrency limit through the LLM judge ([`LlmJudge`]: scores normalized to 0..1
+//! over each dimension's scale, an hourly [`SpendGuard`]) and evaluator [`Plugin`]s (gRPC,
+//! `proto/llmwatch/v1/evaluator.proto`), records scores and outcomes in the processor, puts
+//! flagged calls in its review queue and sends each score downstream as a
+//! `gen_ai.evaluation.result` event ([`EventSender`], [`EventExporter`]).
+//!
 //! # Canary probes and remote embeddings
 //!
 //! [`spawn_canaries`] runs scheduled [`Canary`] probes (see the `canary` module docs: outcome
@@ -65,9 +74,13 @@ mod config;
 mod embeddings;
 mod endpoint;
 mod error;
+mod events;
 mod parse;
+mod plugin;
 mod prompt;
+mod queue;
 mod spend;
+mod worker;
 
 pub use canary::{Canary, CanaryConfig, CanaryRun, CanaryTasks, spawn_canaries};
 pub use client::{Judge, Verdict, outcome_of};
@@ -77,8 +90,15 @@ pub use embeddings::{
 };
 pub use endpoint::SetupError;
 pub use error::{JudgeError, Outcome, Usage};
+pub use events::{
+    DownstreamConfig, EVENT_NAME, EvaluationEvent, EventExporter, EventSender, Protocol,
+    downstream, export_request,
+};
+pub use plugin::{Plugin, PluginConfig, PluginScore};
 pub use prompt::{
     JudgeRequest, SCHEMA_NAME, applicable_dimensions, request_body, response_format,
     system_message, user_message, verdict_schema,
 };
+pub use queue::{JudgeQueue, JudgeReceiver};
 pub use spend::{Reservation, SpendCap, SpendGuard};
+pub use worker::{JUDGE_EVALUATOR, LlmJudge, Pipeline, PipelineConfig};
