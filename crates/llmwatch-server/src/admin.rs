@@ -30,6 +30,7 @@ pub(crate) async fn serve(
             get(list_baselines).delete(reset_baselines),
         )
         .route("/api/v1/drift/baselines/pin", post(pin_baselines))
+        .route("/api/v1/review", get(list_review))
         .with_state(shared);
     axum::serve(listener, router)
         .with_graceful_shutdown(stop)
@@ -81,4 +82,29 @@ async fn pin_baselines(State(shared): State<Arc<Shared>>, query: Filter) -> Resp
 async fn reset_baselines(State(shared): State<Arc<Shared>>, query: Filter) -> Response {
     let reset = shared.processor.drift().reset(&filter(query));
     Json(serde_json::json!({ "reset": reset })).into_response()
+}
+
+/// Entries `GET /api/v1/review` lists without `limit`.
+pub const REVIEW_DEFAULT_LIMIT: usize = 20;
+/// The most entries one request lists.
+pub const REVIEW_MAX_LIMIT: usize = 1_000;
+
+/// `GET /api/v1/review?limit=N`: flagged calls, newest first (20 by default, at most 1,000).
+async fn list_review(State(shared): State<Arc<Shared>>, query: Filter) -> Response {
+    let limit = match query.0.get("limit").map(|l| l.parse::<usize>()) {
+        None => REVIEW_DEFAULT_LIMIT,
+        Some(Ok(limit)) => limit.min(REVIEW_MAX_LIMIT),
+        Some(Err(_)) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                "limit: expected a non-negative integer\n",
+            )
+                .into_response();
+        }
+    };
+    let review = shared.processor.quality().review();
+    let entries = review.list(limit);
+    let entries: Vec<&llmwatch_core::quality::ReviewEntry> =
+        entries.iter().map(|e| e.as_ref()).collect();
+    Json(serde_json::json!({ "total": review.len(), "entries": entries })).into_response()
 }

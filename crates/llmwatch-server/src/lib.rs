@@ -12,6 +12,7 @@ mod feedback;
 mod grpc;
 mod http;
 pub mod persist;
+pub mod review;
 mod sessions;
 mod signal;
 
@@ -52,6 +53,10 @@ pub struct ServerConfig {
     pub drift_pin_after: Option<Duration>,
     /// How often sessions inactive past their timeout are ended (implicit signals).
     pub session_sweep_interval: Duration,
+    /// Where flagged calls are kept (JSON lines; `None`: in memory only).
+    pub review_file: Option<std::path::PathBuf>,
+    /// The review file's size before it is rotated (one previous file is kept).
+    pub review_max_file_bytes: u64,
 }
 
 impl Default for ServerConfig {
@@ -70,6 +75,8 @@ impl Default for ServerConfig {
             drift_state_interval: Duration::from_secs(300),
             drift_pin_after: None,
             session_sweep_interval: Duration::from_secs(10),
+            review_file: None,
+            review_max_file_bytes: 16 << 20,
         }
     }
 }
@@ -117,6 +124,9 @@ impl Server {
     pub async fn bind(config: ServerConfig, processor: Arc<Processor>) -> std::io::Result<Server> {
         if let Some(path) = &config.drift_state_file {
             drift::restore(&processor, path);
+        }
+        if let Some(path) = &config.review_file {
+            review::restore(&processor, path);
         }
         let grpc = bind("OTLP/gRPC", config.otlp_grpc).await?;
         let http = bind("OTLP/HTTP", config.otlp_http).await?;
@@ -175,6 +185,7 @@ impl Server {
             self.shared.clone(),
             stopped(stop_rx.clone()),
         ));
+        let review = tokio::spawn(review::run(self.shared.clone(), stopped(stop_rx.clone())));
         let drift = tokio::spawn(drift::run(self.shared.clone(), stopped(stop_rx)));
         self.shared.ready.store(true, Ordering::Release);
         tracing::info!("llmwatch is ready");
@@ -190,6 +201,8 @@ impl Server {
         sweep.abort();
         // The drift task evaluates and writes its state one last time as it stops.
         drift.await.map_err(std::io::Error::other)?;
+        // Flagged calls not yet on disk are written as the task stops.
+        review.await.map_err(std::io::Error::other)?;
         Ok(())
     }
 }

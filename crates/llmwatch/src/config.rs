@@ -24,6 +24,12 @@ pub use feedback::{FeedbackSection, SessionsSection, SurvivorshipSection};
 mod canary;
 
 pub use canary::{CanarySection, EmbeddingsSection};
+mod quality;
+
+pub use quality::{
+    CategorySection, DimensionMatch, DownstreamSection, EvaluatorSection, JudgeSection,
+    ReviewSection, SafetySection, SamplingRuleSection, SamplingSection,
+};
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -46,6 +52,16 @@ pub struct Config {
     pub canaries: Vec<CanarySection>,
     /// The remote embeddings client for drift (none by default: the built-in embedder).
     pub embeddings: Option<EmbeddingsSection>,
+    /// Which calls the judge and evaluator plugins see.
+    pub sampling: SamplingSection,
+    pub safety: SafetySection,
+    /// The LLM judge (none by default).
+    pub judge: Option<JudgeSection>,
+    /// Evaluator plugins called over gRPC for sampled calls.
+    pub evaluators: Vec<EvaluatorSection>,
+    pub review: ReviewSection,
+    /// Where evaluation results are sent as OTLP log events (nowhere by default).
+    pub downstream: Option<DownstreamSection>,
     /// The directory relative paths in the file are resolved against (the file's own).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -393,6 +409,12 @@ impl Default for Config {
             sessions: SessionsSection::default(),
             canaries: Vec::new(),
             embeddings: None,
+            sampling: SamplingSection::default(),
+            safety: SafetySection::default(),
+            judge: None,
+            evaluators: Vec::new(),
+            review: ReviewSection::default(),
+            downstream: None,
             base_dir: PathBuf::new(),
         }
     }
@@ -579,7 +601,21 @@ impl Config {
         self.feedback.validate()?;
         self.sessions.validate()?;
         self.validate_canaries()?;
-        self.drift.validate()
+        self.drift.validate()?;
+        self.quality().validate()
+    }
+
+    /// The quality sections together.
+    pub(crate) fn quality(&self) -> quality::QualitySections<'_> {
+        quality::QualitySections {
+            sampling: &self.sampling,
+            safety: &self.safety,
+            judge: self.judge.as_ref(),
+            evaluators: &self.evaluators,
+            review: &self.review,
+            downstream: self.downstream.as_ref(),
+            dimensions: &self.dimensions,
+        }
     }
 
     fn validate_cost(&self) -> Result<(), (String, String)> {
@@ -730,11 +766,13 @@ impl Config {
                 })
                 .collect(),
             max_series: self.limits.max_series_per_metric,
-            // [sampling] and [safety] follow (issue 5, in progress).
             quality: llmwatch_core::quality::QualityConfig {
                 feedback: self.feedback.core(),
                 sessions: self.sessions.core(),
-                ..llmwatch_core::quality::QualityConfig::default()
+                ..self
+                    .quality()
+                    .core()
+                    .map_err(|(key, message)| anyhow::anyhow!("key `{key}`: {message}"))?
             },
         })
     }
@@ -754,6 +792,11 @@ impl Config {
             drift_state_interval: self.drift.state_interval,
             drift_pin_after: self.drift.pin_after,
             session_sweep_interval: self.sessions.sweep_interval,
+            review_file: self
+                .review
+                .enabled
+                .then(|| self.data_dir.join("review.jsonl")),
+            review_max_file_bytes: self.review.max_file_bytes,
         }
     }
 }
@@ -831,9 +874,13 @@ mod tests {
         let defaults = Config {
             dimensions: config.dimensions.clone(),
             budgets: config.budgets.clone(),
+            judge: config.judge.clone(),
             ..Config::default()
         };
         assert_eq!(config, defaults, "the example must show the defaults");
+        let judge = config.judge.as_ref().unwrap();
+        assert_eq!(judge.client.rubric.len(), 2);
+        assert_eq!(judge.max_tokens_per_hour, Some(2_000_000));
         assert_eq!(config.dimensions[0].label, "feature");
         assert_eq!(config.budgets.len(), 2);
         let processor = config.processor_config().unwrap();

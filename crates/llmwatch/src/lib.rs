@@ -5,6 +5,7 @@ pub mod canaries;
 pub mod config;
 pub mod drift_cli;
 pub mod embeddings;
+pub mod judging;
 pub mod pricing;
 pub mod replay;
 pub mod report;

@@ -18,6 +18,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     // Before the server restores drift state: it is restored for the embedder and probes in use.
     let embeddings = crate::embeddings::start(&config, &processor)?;
     let canaries = crate::canaries::start(&config, &processor)?;
+    let judging = crate::judging::start(&config, &processor)?;
     let server = Server::bind(config.server_config(), processor).await?;
     let addrs = server.local_addrs()?;
     tracing::info!(
@@ -32,6 +33,7 @@ pub async fn run(mut config: Config) -> anyhow::Result<()> {
     if let Some(embeddings) = embeddings {
         embeddings.stop().await;
     }
+    judging.stop().await;
     Ok(())
 }
 
