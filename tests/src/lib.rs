@@ -16,6 +16,8 @@ use std::time::Duration;
 use llmwatch_core::{Processor, ProcessorConfig};
 use llmwatch_server::{BoundAddrs, Server, ServerConfig};
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
+
+pub mod evaluator_plugin;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{
     AnyValue, ArrayValue, InstrumentationScope, KeyValue, any_value::Value,
@@ -61,6 +63,15 @@ impl TestServer {
     /// Binds, serves in a task and returns once `/readyz` says ready.
     pub async fn start_with(config: ServerConfig, processor: ProcessorConfig) -> TestServer {
         let processor = Arc::new(Processor::new(&processor).expect("processor config"));
+        TestServer::start_with_processor(config, processor).await
+    }
+
+    /// [`TestServer::start_with`] around a processor the test built (and may have wired a judge
+    /// queue into).
+    pub async fn start_with_processor(
+        config: ServerConfig,
+        processor: Arc<Processor>,
+    ) -> TestServer {
         let server = Server::bind(config, processor.clone())
             .await
             .expect("bind loopback port 0");
