@@ -170,6 +170,14 @@ impl JudgeConfig {
                 reason,
             })
         };
+        if let Err(crate::endpoint::EndpointError::InvalidBaseUrl { url, reason }) =
+            crate::endpoint::endpoint_url(&self.base_url, "chat/completions")
+        {
+            return invalid(
+                "base_url",
+                format!("an http(s) API root, got {url:?} ({reason})"),
+            );
+        }
         if self.model.trim().is_empty() {
             return invalid("model", "must not be empty".into());
         }
@@ -332,6 +340,9 @@ mod tests {
         assert_eq!(config().validate(), Ok(()));
         type Mutation = Box<dyn Fn(&mut JudgeConfig)>;
         let cases: Vec<(Mutation, &str)> = vec![
+            (Box::new(|c| c.base_url = "ftp://h/v1".into()), "base_url"),
+            (Box::new(|c| c.base_url = "localhost:8000".into()), "base_url"),
+            (Box::new(|c| c.base_url = "http://h/v1?x=1".into()), "base_url"),
             (Box::new(|c| c.model = " ".into()), "model"),
             (Box::new(|c| c.max_attempts = 0), "max_attempts"),
             (Box::new(|c| c.timeout = Duration::ZERO), "timeout"),

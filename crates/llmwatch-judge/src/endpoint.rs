@@ -303,7 +303,7 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 }
 
 /// `{base_url}/{path}`, for an http(s) base URL.
-fn endpoint_url(base_url: &str, path: &str) -> Result<Url, EndpointError> {
+pub(crate) fn endpoint_url(base_url: &str, path: &str) -> Result<Url, EndpointError> {
     let invalid = |reason: String| EndpointError::InvalidBaseUrl {
         url: base_url.to_owned(),
         reason,
