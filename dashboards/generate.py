@@ -338,7 +338,7 @@ def cost():
         ]),
         ("Budgets and spenders", [
             bargauge("Budget utilisation", "Share of each configured budget's limit spent in its current window, added up across llmwatch instances. Orange at 80 % (warning), red at 100 % (page). For a per-user budget this is the heaviest user's share.", "percentunit",
-                     target("sum by (budget) (llmwatch_budget_spend_usd{" + TARGET + "}) / max by (budget) (llmwatch_budget_limit_usd{" + TARGET + "})", "{{budget}}", instant=True),
+                     target("sum by (budget, scope) (llmwatch_budget_spend_usd{" + TARGET + "}) / max by (budget, scope) (llmwatch_budget_limit_usd{" + TARGET + "})", "{{budget}} ({{scope}})", instant=True),
                      thresholds=thresholds((0.8, "orange"), (1, "red")), min=0, max=1.2),
             table("Top spenders", "Heaviest users and sessions in the current top-spender window (estimates that over-count by at most the error bound; ids are salted hashes unless raw ids are configured). One spender far above the rest: contact them or set a per-user budget.", "currencyUSD",
                   target("max by (scope, rank, spender) (llmwatch_top_spender_cost_usd{" + TARGET + "})", instant=True, fmt="table"),
@@ -350,7 +350,7 @@ def cost():
             ts("Unpriced tokens per second", "Tokens of calls whose model has no price, by type: the volume missing from every spend figure.", "short",
                target(rate("llmwatch_unpriced_tokens_total", GENAI, "token_type"), "{{token_type}}"), stack=True),
             table("Budget breaches in range", "Times each budget's spend reached its limit over the time range (per user for a per-user budget). Each raises LlmwatchBudgetLimitBreached.", "short",
-                  target("sum by (budget) (increase(llmwatch_budget_breaches_total{" + TARGET + "}[$__range])) > 0", instant=True, fmt="table")),
+                  target("sum by (budget, scope) (increase(llmwatch_budget_breaches_total{" + TARGET + "}[$__range])) > 0", instant=True, fmt="table")),
             ts("Cost disagreements per second", "Calls whose span-reported cost differs from the catalog's beyond the tolerance. Persistent: the catalog or the emitter's prices are stale.", "reqps",
                target(rate("llmwatch_cost_disagreements_total", GENAI, "gen_ai_request_model"), "{{gen_ai_request_model}}")),
         ]),

@@ -289,7 +289,7 @@ pub const CATALOG: &[MetricDef] = &[
         unit: "USD",
         help: "Spend in the budget's current window (for a per-user budget: the highest-spending user's, an upper bound).",
         prefix: LabelPrefix::None,
-        labels: &["budget"],
+        labels: &["budget", "scope"],
         buckets: &[],
     },
     MetricDef {
@@ -298,7 +298,7 @@ pub const CATALOG: &[MetricDef] = &[
         unit: "USD",
         help: "The budget's configured limit per window (per user for a per-user budget).",
         prefix: LabelPrefix::None,
-        labels: &["budget"],
+        labels: &["budget", "scope"],
         buckets: &[],
     },
     MetricDef {
@@ -307,7 +307,7 @@ pub const CATALOG: &[MetricDef] = &[
         unit: "{breach}",
         help: "Times spend reached the limit (per user for a per-user budget, counted once per user and window).",
         prefix: LabelPrefix::None,
-        labels: &["budget"],
+        labels: &["budget", "scope"],
         buckets: &[],
     },
     MetricDef {

@@ -66,6 +66,19 @@ pub enum BudgetScope {
     PerUser,
 }
 
+impl BudgetScope {
+    /// The `scope` label: `global`, `service`, `dimension` or `user`. A per-user budget's spend
+    /// is its heaviest user's, so alerts treat it apart from shared budgets.
+    pub fn label(&self) -> &'static str {
+        match self {
+            BudgetScope::Global => "global",
+            BudgetScope::Service(_) => "service",
+            BudgetScope::Dimension { .. } => "dimension",
+            BudgetScope::PerUser => "user",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct BudgetConfig {
     pub name: String,
@@ -244,7 +257,10 @@ impl SpendTracker {
         let mut limit = FamilySnapshot::new(catalog::def(names::BUDGET_LIMIT));
         let mut breaches = FamilySnapshot::new(catalog::def(names::BUDGET_BREACHES));
         for budget in &self.budgets {
-            let name = vec![label("budget", &budget.config.name)];
+            let name = vec![
+                label("budget", &budget.config.name),
+                label("scope", budget.config.scope.label()),
+            ];
             let state = budget.state.lock();
             spend.push_scalar(name.clone(), budget.spend(&state, clock));
             limit.push_scalar(name.clone(), budget.config.limit_usd);
