@@ -12,7 +12,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
 use crate::drift::{DriftConfig, DriftMonitors};
 use crate::pricer::{Pricer, PricingConfig};
-use crate::quality::{Channel, FeedbackReceipt};
+use crate::quality::{CallBatch, Channel, FeedbackReceipt};
 use crate::quality::{
     EvaluationRecord, EvaluationSource, QualityConfig, QualityConfigError, QualityMonitor,
     ReviewScore,
@@ -159,6 +159,7 @@ impl Processor {
     ) -> IngestReport {
         let mut report = IngestReport::default();
         let (mut calls, mut ignored) = (0, 0);
+        let mut batch = CallBatch::default();
         for resource_spans in &request.resource_spans {
             let resource = self.normalizer.resource(resource_spans.resource.as_ref());
             for span in resource_spans.scope_spans.iter().flat_map(|s| &s.spans) {
@@ -171,7 +172,7 @@ impl Processor {
                             self.spend.record(&call, cost * count as f64);
                         }
                         self.drift.observe(&call, &price);
-                        self.quality.observe_call_at(&call, now);
+                        self.quality.observe_call_batched(&call, now, &mut batch);
                         calls += 1;
                     }
                     Ok(None) => ignored += 1,
@@ -183,6 +184,7 @@ impl Processor {
                 }
             }
         }
+        self.quality.signals().flush(batch, now);
         report.accepted = calls + ignored;
         self.telemetry
             .received(Signal::Traces, transport, report.accepted + report.rejected);

@@ -89,6 +89,28 @@ impl ContentRef<'_> {
     }
 }
 
+impl ContentRef<'_> {
+    /// [`ContentRef::to_text`] and [`ContentRef::last_user_text`] at once, a JSON string parsed
+    /// once for both.
+    pub fn text_and_last_user_text(&self) -> (String, Option<String>) {
+        let json = match self {
+            ContentRef::Value(AnyValue {
+                value: Some(Value::StringValue(s)),
+            }) => match serde_json::from_str::<serde_json::Value>(s) {
+                Ok(json @ (serde_json::Value::Array(_) | serde_json::Value::Object(_))) => json,
+                // Plain text is both the whole input and the user's message.
+                _ => return (s.clone(), (!s.trim().is_empty()).then(|| s.clone())),
+            },
+            _ => return (self.to_text(), self.last_user_text()),
+        };
+        let (mut text, mut user) = (Vec::new(), Vec::new());
+        collect_json(&json, &mut text);
+        last_user_json(&json, &mut user);
+        let user = user.join("\n");
+        (text.join("\n"), (!user.trim().is_empty()).then_some(user))
+    }
+}
+
 fn last_user_any(value: &AnyValue, out: &mut Vec<String>) {
     match &value.value {
         Some(Value::StringValue(s)) => match serde_json::from_str::<serde_json::Value>(s) {
@@ -261,6 +283,20 @@ mod tests {
         assert_eq!(
             input.last_user_text().as_deref(),
             Some("Actually, I meant Paris")
+        );
+        for value in [&openai, &parts, &raw, &plain] {
+            let content = ContentRef::Value(value);
+            assert_eq!(
+                content.text_and_last_user_text(),
+                (content.to_text(), content.last_user_text())
+            );
+        }
+        assert_eq!(
+            input.text_and_last_user_text(),
+            (
+                "First\nAnswer\nActually, I meant Paris".to_owned(),
+                input.last_user_text()
+            )
         );
         let system_only = string(r#"[{"role":"system","content":"Be brief."}]"#);
         assert_eq!(ContentRef::Value(&system_only).last_user_text(), None);

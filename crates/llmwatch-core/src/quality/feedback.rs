@@ -16,7 +16,7 @@ use rustc_hash::{FxHashMap, FxHashSet, FxHasher};
 
 use crate::catalog::{self, names};
 use crate::labeled::LabeledFamily;
-use crate::quality::recent::{CallKeys, MatchedBy, RecentCall, RecentCalls, shard_of, text_key};
+use crate::quality::recent::{CallKeys, Found, MatchedBy, RecentCalls, shard_of, text_key};
 use crate::quality::sessions::{EndedSession, SessionSignal, Sessions, TurnCall, TurnRules};
 use crate::quality::window::{COUNTS, Count, ServiceWindows, Totals, WindowSpec};
 use crate::snapshot::FamilySnapshot;
@@ -162,23 +162,37 @@ pub struct FeedbackReceipt {
     pub call_ids: Option<([u8; 16], [u8; 8])>,
 }
 
-/// Shares service and model names among the calls of a shard; bounded, cleared when full.
+/// Shares service and model names among the calls of a shard; bounded, cleared when full. The
+/// last few names are compared first, as calls of one service and model come in runs.
 #[derive(Debug, Default)]
-struct Names(FxHashSet<Arc<str>>);
+struct Names {
+    set: FxHashSet<Arc<str>>,
+    recent: [Option<Arc<str>>; 4],
+    next: usize,
+}
 
 impl Names {
     const MAX: usize = 1_024;
 
-    fn get(&mut self, name: &str) -> Arc<str> {
-        if let Some(name) = self.0.get(name) {
-            return name.clone();
+    /// The shared name; borrowed, so a hit costs no reference count update.
+    fn get(&mut self, name: &str) -> &Arc<str> {
+        if let Some(at) = self.recent.iter().position(|n| n.as_deref() == Some(name)) {
+            return self.recent[at].as_ref().unwrap_or_else(|| unreachable!());
         }
-        if self.0.len() >= Names::MAX {
-            self.0.clear();
-        }
-        let name: Arc<str> = Arc::from(name);
-        self.0.insert(name.clone());
-        name
+        let shared = match self.set.get(name) {
+            Some(shared) => shared.clone(),
+            None => {
+                if self.set.len() >= Names::MAX {
+                    self.set.clear();
+                }
+                let shared: Arc<str> = Arc::from(name);
+                self.set.insert(shared.clone());
+                shared
+            }
+        };
+        let at = self.next;
+        self.next = (self.next + 1) % self.recent.len();
+        self.recent[at].insert(shared)
     }
 }
 
@@ -196,6 +210,24 @@ struct SessionShard {
     names: Names,
 }
 
+/// The calls of one export request, remembered together once it is read: one lock per shard
+/// per request instead of one per call, and the ring's cache-missing stores overlap instead of
+/// waiting, call after call, for the lock's release.
+#[derive(Debug, Default)]
+pub struct CallBatch<'a> {
+    calls: Vec<BatchedCall<'a>>,
+}
+
+#[derive(Debug)]
+struct BatchedCall<'a> {
+    shard: usize,
+    keys: CallKeys<'a>,
+    service: &'a str,
+    model: &'a str,
+    /// Calls the span stands for.
+    count: u32,
+}
+
 /// A feedback's hit in the call index.
 struct Hit {
     service: Arc<str>,
@@ -206,15 +238,14 @@ struct Hit {
     ids: ([u8; 16], [u8; 8]),
 }
 
-fn take(call: &mut RecentCall, by: MatchedBy) -> Hit {
-    let first = !call.has_feedback;
-    call.has_feedback = true;
+fn take(found: Found<'_>, by: MatchedBy) -> Hit {
+    let first = found.call.mark_feedback();
     Hit {
-        service: call.service.clone(),
-        model: call.model.clone(),
+        service: found.service(),
+        model: found.model(),
         first,
         by,
-        ids: call.ids(),
+        ids: found.call.ids(),
     }
 }
 
@@ -301,61 +332,100 @@ impl UserSignals {
         &self.sessions
     }
 
-    /// Remembers a call for matching, counts it for coverage and adds it to its session.
-    /// `input` is the captured input as text, when there is one.
-    pub fn observe_call(&self, call: &LlmCall<'_>, input: Option<&str>, now: u64) {
+    /// [`UserSignals::observe_batched`] for one call on its own.
+    pub fn observe_call(
+        &self,
+        call: &LlmCall<'_>,
+        input: Option<&str>,
+        user_text: Option<&str>,
+        now: u64,
+    ) {
+        let mut batch = CallBatch::default();
+        self.observe_batched(call, input, user_text, now, &mut batch);
+        self.flush(batch, now);
+    }
+
+    /// Adds a call to its session, and to `batch` to be remembered for matching and counted
+    /// for coverage by [`UserSignals::flush`]. `input` is the captured input as text and
+    /// `user_text` its last user message, when the input was captured.
+    pub fn observe_batched<'a>(
+        &self,
+        call: &LlmCall<'a>,
+        input: Option<&str>,
+        user_text: Option<&str>,
+        now: u64,
+        batch: &mut CallBatch<'a>,
+    ) {
         // Embeddings are no answer a user rates or replies to.
         if call.operation == "embeddings" {
             return;
         }
         let conversation = call.conversation_id.filter(|c| !c.is_empty());
-        {
-            let mut shard = self.calls[shard_of(call.trace_id, SHARDS)].lock();
-            let shard = &mut *shard;
-            let service = shard.names.get(call.service_name);
-            if self.feedback.max_recent_calls > 0 {
-                let model = shard.names.get(call.request_model);
-                let keys = CallKeys {
-                    trace_id: call.trace_id,
-                    span_id: call.span_id,
-                    response_id: call.response_id,
-                    conversation: conversation.map(text_key),
-                    end_unix_nano: call.end_unix_nano,
-                };
-                shard.recent.insert(&keys, service.clone(), model, now);
-            }
+        batch.calls.push(BatchedCall {
+            shard: shard_of(call.trace_id, SHARDS),
+            keys: CallKeys {
+                trace_id: call.trace_id,
+                span_id: call.span_id,
+                response_id: call.response_id,
+                conversation: conversation.map(text_key),
+            },
+            service: call.service_name,
+            model: call.request_model,
             // A sampled span stands for several calls.
-            let count = call.sampling.adjusted_count.round().clamp(1.0, 1e6) as u32;
-            shard.window.add(&service, Count::Calls, count, now);
-        }
+            count: call.sampling.adjusted_count.round().clamp(1.0, 1e6) as u32,
+        });
         let Some(conversation) = conversation.filter(|_| self.sessions.enabled) else {
             return;
         };
         let key = session_key(call.service_name, conversation);
-        let user_text = call.content.input.and_then(|c| c.last_user_text());
         let turn = TurnCall {
             trace_id: call.trace_id,
             start_unix_nano: call.start_unix_nano,
             end_unix_nano: call.end_unix_nano,
             input_hash: input.map(text_key),
-            user_text: user_text.as_deref(),
+            user_text,
         };
         let mut shard = self.session_shards[(key % SHARDS as u64) as usize].lock();
-        let shard = &mut *shard;
-        let service = shard.names.get(call.service_name);
-        let observed = shard
-            .sessions
-            .observe(key, &service, &turn, &self.turn_rules, now);
+        let SessionShard {
+            sessions,
+            window,
+            names,
+        } = &mut *shard;
+        let service = names.get(call.service_name);
+        let observed = sessions.observe(key, service, &turn, &self.turn_rules, now);
         if observed.new_turn {
-            shard.window.add(&service, Count::Turns, 1, now);
+            window.add(service, Count::Turns, 1, now);
         }
         if let Some(signal) = observed.signal {
-            shard.window.add(&service, count_of(signal), 1, now);
+            window.add(service, count_of(signal), 1, now);
             self.session_signals
                 .add(&[call.service_name, signal.as_str()], 1.0);
         }
         if let Some(ended) = observed.evicted {
-            self.end(&mut shard.window, ended, now);
+            self.end(window, ended, now);
+        }
+    }
+
+    /// Remembers the batched calls for matching and counts them for coverage.
+    pub fn flush(&self, mut batch: CallBatch<'_>, now: u64) {
+        if batch.calls.is_empty() {
+            return;
+        }
+        // Stable: the calls of a shard keep their order (the newest call of a trace wins).
+        batch.calls.sort_by_key(|c| c.shard);
+        for group in batch.calls.chunk_by(|a, b| a.shard == b.shard) {
+            let mut shard = self.calls[group[0].shard].lock();
+            let CallShard {
+                recent,
+                window,
+                names,
+            } = &mut *shard;
+            for call in group {
+                if self.feedback.max_recent_calls > 0 {
+                    recent.insert(&call.keys, call.service, call.model, now);
+                }
+                window.add(names.get(call.service), Count::Calls, call.count, now);
+            }
         }
     }
 
@@ -413,13 +483,13 @@ impl UserSignals {
             let mut guard = self.feedback_window.lock();
             let (window, names) = &mut *guard;
             let key = names.get(&service);
-            window.add(&key, Count::Feedback, 1, now);
+            window.add(key, Count::Feedback, 1, now);
             if feedback.is_positive(self.feedback.positive_score) {
-                window.add(&key, Count::Positive, 1, now);
+                window.add(key, Count::Positive, 1, now);
             }
             // Coverage counts a call once; unmatched feedback is assumed to be on its own call.
             if hit.as_ref().is_none_or(|h| h.first) {
-                window.add(&key, Count::Covered, 1, now);
+                window.add(key, Count::Covered, 1, now);
             }
         }
         FeedbackReceipt {
@@ -461,8 +531,8 @@ impl UserSignals {
         let latest = (0..SHARDS)
             .filter_map(|index| {
                 let mut shard = self.calls[index].lock();
-                let call = shard.recent.find_by_conversation(conversation, now)?;
-                Some((call.end_unix_nano, index))
+                let found = shard.recent.find_by_conversation(conversation, now)?;
+                Some((found.call.seen_at(), index))
             })
             .max()?;
         let mut shard = self.calls[latest.1].lock();
@@ -681,8 +751,9 @@ mod tests {
     }
 
     fn observe(signals: &UserSignals, call: &LlmCall<'_>, now: u64) {
-        let input = call.content.input.map(|c| c.to_text());
-        signals.observe_call(call, input.as_deref(), now);
+        let input = call.content.input.map(|c| c.text_and_last_user_text());
+        let (text, user) = input.map_or((None, None), |(t, u)| (Some(t), u));
+        signals.observe_call(call, text.as_deref(), user.as_deref(), now);
     }
 
     fn value(families: &[FamilySnapshot], name: &str, labels: &[(&str, &str)]) -> Option<f64> {

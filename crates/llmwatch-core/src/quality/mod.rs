@@ -18,7 +18,8 @@ pub mod window;
 
 pub use canary::{CanaryOutcome, Expectation, ExpectationConfig, ExpectationError, RunCheck};
 pub use feedback::{
-    Channel, FeedbackConfig, FeedbackReceipt, SessionConfig, SurvivorshipConfig, UserSignals,
+    CallBatch, Channel, FeedbackConfig, FeedbackReceipt, SessionConfig, SurvivorshipConfig,
+    UserSignals,
 };
 pub use monitor::{
     CallQuality, EvaluationRecord, EvaluationSource, QualityConfig, QualityConfigError,

@@ -12,7 +12,7 @@ use llmwatch_semconv::{CallContentEvent, LlmCall};
 
 use crate::catalog::names;
 use crate::labeled::LabeledFamily;
-use crate::quality::feedback::{FeedbackConfig, SessionConfig, UserSignals};
+use crate::quality::feedback::{CallBatch, FeedbackConfig, SessionConfig, UserSignals};
 use crate::quality::pending::{ContentText, PendingConfig, PendingContent, Released};
 use crate::quality::review::{ReviewConfig, ReviewEntry, ReviewLog, ReviewScore, hex};
 use crate::quality::safety::{SafetyConfig, SafetyConfigError, SafetyMonitor};
@@ -302,15 +302,37 @@ impl QualityMonitor {
     /// [`Self::observe_call`] at `now` (Unix seconds), the clock of the feedback and session
     /// windows.
     pub fn observe_call_at(&self, call: &LlmCall<'_>, now: u64) -> CallQuality {
+        let mut batch = CallBatch::default();
+        let outcome = self.observe_call_batched(call, now, &mut batch);
+        self.signals.flush(batch, now);
+        outcome
+    }
+
+    /// [`Self::observe_call_at`] for one call of an export request: what the feedback index
+    /// keeps of it goes to `batch`, flushed once for the request ([`UserSignals::flush`]).
+    pub fn observe_call_batched<'a>(
+        &self,
+        call: &LlmCall<'a>,
+        now: u64,
+        batch: &mut CallBatch<'a>,
+    ) -> CallQuality {
         let mut outcome = CallQuality::default();
         let (has_input, has_output) = (call.content.input.is_some(), call.content.output.is_some());
         if !has_input && !has_output && self.sampler.is_none() {
-            self.signals.observe_call(call, None, now);
+            self.signals.observe_batched(call, None, None, now, batch);
             return outcome;
         }
-        let input = call.content.input.map(|c| c.to_text());
+        // One parse of the input gives its text and its last user message (for sessions).
+        let (input, user_text) = match call.content.input {
+            Some(content) => {
+                let (text, user) = content.text_and_last_user_text();
+                (Some(text), user)
+            }
+            None => (None, None),
+        };
         let output = call.content.output.map(|c| c.to_text());
-        self.signals.observe_call(call, input.as_deref(), now);
+        self.signals
+            .observe_batched(call, input.as_deref(), user_text.as_deref(), now, batch);
         if let Some(safety) = &self.safety
             && (has_input || has_output)
         {

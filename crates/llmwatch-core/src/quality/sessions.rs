@@ -16,7 +16,7 @@
 //!
 //! Pure: time is an argument, state is bounded by the session limit.
 
-use std::collections::BTreeSet;
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
@@ -127,6 +127,8 @@ struct Session {
     last_end: u64,
     /// When the session was last active (Unix seconds, llmwatch's clock).
     touched: u64,
+    /// Activity counter at the last call, for the eviction order.
+    touched_seq: u64,
 }
 
 /// Open sessions, at most `capacity`, keyed by a hash of (service, conversation id).
@@ -134,8 +136,12 @@ struct Session {
 pub struct Sessions {
     capacity: usize,
     by_key: FxHashMap<u64, Session>,
-    /// (touched, key): the least recently active first.
-    by_touch: BTreeSet<(u64, u64)>,
+    /// Eviction candidates, (key, activity counter when queued), oldest first. A session active
+    /// since it was queued goes to the back instead (second chance), so the one evicted is about
+    /// the least recently active without reordering anything per call. Entries of ended sessions
+    /// are dropped lazily.
+    queue: VecDeque<(u64, u64)>,
+    seq: u64,
 }
 
 fn hash_text(text: &str) -> u64 {
@@ -152,7 +158,8 @@ impl Sessions {
         Sessions {
             capacity,
             by_key: FxHashMap::default(),
-            by_touch: BTreeSet::new(),
+            queue: VecDeque::new(),
+            seq: 0,
         }
     }
 
@@ -180,15 +187,8 @@ impl Sessions {
         let trace = crate::quality::recent::bytes_key(call.trace_id);
         let user = call.user_text.map(user_key);
         let Some(session) = self.by_key.get_mut(&key) else {
-            if self.by_key.len() >= self.capacity
-                && let Some((_, oldest)) = self.by_touch.pop_first()
-                && let Some(old) = self.by_key.remove(&oldest)
-            {
-                observed.evicted = Some(EndedSession {
-                    service: old.service,
-                    turns: old.turns,
-                    evicted: true,
-                });
+            if self.by_key.len() >= self.capacity {
+                observed.evicted = self.evict();
             }
             self.by_key.insert(
                 key,
@@ -200,15 +200,20 @@ impl Sessions {
                     turn_input: call.input_hash,
                     last_end: call.end_unix_nano,
                     touched: now,
+                    touched_seq: self.seq,
                 },
             );
-            self.by_touch.insert((now, key));
+            self.queue.push_back((key, self.seq));
+            self.seq += 1;
+            if self.queue.len() > 2 * self.capacity.max(8) {
+                self.compact();
+            }
             observed.new_turn = true;
             return observed;
         };
-        self.by_touch.remove(&(session.touched, key));
-        self.by_touch.insert((now, key));
         session.touched = now;
+        session.touched_seq = self.seq;
+        self.seq += 1;
         let new_turn =
             trace != session.trace || matches!((user, session.user), (Some(a), Some(b)) if a != b);
         if new_turn {
@@ -239,19 +244,44 @@ impl Sessions {
 
     /// Ends every session inactive for longer than `timeout` seconds at `now`.
     pub fn sweep(&mut self, now: u64, timeout: u64, mut ended: impl FnMut(EndedSession)) {
-        while let Some(&(touched, key)) = self.by_touch.first() {
-            if now.saturating_sub(touched) <= timeout {
-                break;
-            }
-            self.by_touch.pop_first();
-            if let Some(session) = self.by_key.remove(&key) {
+        self.by_key.retain(|_, session| {
+            let quiet = now.saturating_sub(session.touched) > timeout;
+            if quiet {
                 ended(EndedSession {
-                    service: session.service,
+                    service: session.service.clone(),
                     turns: session.turns,
                     evicted: false,
                 });
             }
+            !quiet
+        });
+        self.compact();
+    }
+
+    /// Ends about the least recently active session to make room.
+    fn evict(&mut self) -> Option<EndedSession> {
+        while let Some((key, queued)) = self.queue.pop_front() {
+            let Some(session) = self.by_key.get(&key) else {
+                continue;
+            };
+            if session.touched_seq != queued {
+                self.queue.push_back((key, session.touched_seq));
+                continue;
+            }
+            let session = self.by_key.remove(&key)?;
+            return Some(EndedSession {
+                service: session.service,
+                turns: session.turns,
+                evicted: true,
+            });
         }
+        None
+    }
+
+    /// Drops the queue entries of sessions that ended.
+    fn compact(&mut self) {
+        let by_key = &self.by_key;
+        self.queue.retain(|(key, _)| by_key.contains_key(key));
     }
 }
 
@@ -339,29 +369,49 @@ mod tests {
         sessions.observe(1, &svc, &turn(&[1], 0, "", ""), &rules, 100);
         sessions.observe(2, &svc, &turn(&[2], 0, "", ""), &rules, 110);
         sessions.observe(2, &svc, &turn(&[3], 5, "", ""), &rules, 120);
-        sessions.observe(1, &svc, &turn(&[4], 9, "", ""), &rules, 130);
-        // Session 2 is now the least recently active: it makes room for session 3.
+        // Session 1 has been quiet since it started: it makes room for session 3.
         let observed = sessions.observe(3, &svc, &turn(&[5], 0, "", ""), &rules, 140);
         assert_eq!(
             observed.evicted,
             Some(EndedSession {
                 service: svc.clone(),
-                turns: 2,
+                turns: 1,
                 evicted: true
             })
         );
         assert_eq!(sessions.len(), 2);
         let mut ended = Vec::new();
-        sessions.sweep(1_930, 1_800, |e| ended.push(e));
+        sessions.sweep(1_920, 1_800, |e| ended.push(e));
         assert!(
             ended.is_empty(),
             "1800 s of inactivity is not past the timeout"
         );
-        sessions.sweep(1_931, 1_800, |e| ended.push(e));
+        sessions.sweep(1_921, 1_800, |e| ended.push(e));
         assert_eq!(ended.len(), 1);
         assert_eq!((ended[0].turns, ended[0].abandoned()), (2, false));
         sessions.sweep(1_941, 1_800, |e| ended.push(e));
         assert_eq!((ended[1].turns, ended[1].abandoned()), (1, true));
-        assert!(sessions.is_empty() && sessions.by_touch.is_empty());
+        assert!(sessions.is_empty() && sessions.queue.is_empty());
+    }
+
+    #[test]
+    fn eviction_skips_sessions_active_since_they_were_queued_and_the_queue_stays_bounded() {
+        let (rules, svc): (_, Arc<str>) = (rules(), "svc".into());
+        let mut sessions = Sessions::new(4);
+        for key in 0..4 {
+            sessions.observe(key, &svc, &turn(&[key as u8], 0, "", ""), &rules, 0);
+        }
+        // 0 and 1 are active again; 2 is the first left alone since it was queued.
+        sessions.observe(0, &svc, &turn(&[10], 5, "", ""), &rules, 1);
+        sessions.observe(1, &svc, &turn(&[11], 5, "", ""), &rules, 1);
+        let observed = sessions.observe(4, &svc, &turn(&[12], 0, "", ""), &rules, 2);
+        assert_eq!(observed.evicted.map(|e| e.turns), Some(1));
+        assert!(!sessions.by_key.contains_key(&2));
+        // Many short sessions: the queue never holds more than twice the limit.
+        for key in 100..10_000 {
+            sessions.observe(key, &svc, &turn(&[1], 0, "", ""), &rules, 3);
+            assert!(sessions.queue.len() <= 8 + 1, "{}", sessions.queue.len());
+        }
+        assert_eq!(sessions.len(), 4);
     }
 }

@@ -59,7 +59,11 @@ struct Bucket {
 pub struct ServiceWindows {
     spec: WindowSpec,
     max_services: usize,
-    services: FxHashMap<Arc<str>, Box<[Bucket]>>,
+    services: Vec<(Arc<str>, Box<[Bucket]>)>,
+    index: FxHashMap<Arc<str>, usize>,
+    /// The service of the last count and its place: calls of one service come in runs, and
+    /// names are shared `Arc`s, so a pointer comparison usually spares the map lookup.
+    last: Option<(Arc<str>, usize)>,
     dropped: u64,
 }
 
@@ -68,26 +72,36 @@ impl ServiceWindows {
         ServiceWindows {
             spec,
             max_services,
-            services: FxHashMap::default(),
+            services: Vec::new(),
+            index: FxHashMap::default(),
+            last: None,
             dropped: 0,
         }
     }
 
     /// Adds `n` to a count of `service` at time `now` (Unix seconds).
     pub fn add(&mut self, service: &Arc<str>, count: Count, n: u32, now: u64) {
-        if !self.services.contains_key(&**service) {
-            if self.services.len() >= self.max_services {
-                self.dropped += u64::from(n);
-                return;
+        let at = match &self.last {
+            Some((last, at)) if Arc::ptr_eq(last, service) => *at,
+            _ => {
+                let at = match self.index.get(&**service) {
+                    Some(&at) => at,
+                    None if self.services.len() >= self.max_services => {
+                        self.dropped += u64::from(n);
+                        return;
+                    }
+                    None => {
+                        let buckets = vec![Bucket::default(); self.spec.buckets].into();
+                        self.services.push((service.clone(), buckets));
+                        self.index.insert(service.clone(), self.services.len() - 1);
+                        self.services.len() - 1
+                    }
+                };
+                self.last = Some((service.clone(), at));
+                at
             }
-            self.services.insert(
-                service.clone(),
-                vec![Bucket::default(); self.spec.buckets].into(),
-            );
-        }
-        let Some(buckets) = self.services.get_mut(&**service) else {
-            return;
         };
+        let buckets = &mut self.services[at].1;
         let epoch = now / self.spec.bucket_seconds;
         let bucket = &mut buckets[(epoch % self.spec.buckets as u64) as usize];
         if bucket.epoch != epoch {
@@ -133,13 +147,20 @@ impl ServiceWindows {
     pub fn prune(&mut self, now: u64) {
         let current = now / self.spec.bucket_seconds;
         let spec = self.spec;
-        self.services.retain(|_, buckets| {
+        self.services.retain(|(_, buckets)| {
             buckets.iter().any(|b| {
                 b.epoch <= current
                     && b.epoch + spec.buckets as u64 > current
                     && b.counts.iter().any(|&n| n > 0)
             })
         });
+        self.index = self
+            .services
+            .iter()
+            .enumerate()
+            .map(|(at, (service, _))| (service.clone(), at))
+            .collect();
+        self.last = None;
     }
 
     /// Counts not kept because the service limit was reached.
