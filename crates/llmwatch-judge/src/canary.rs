@@ -29,7 +29,7 @@ use serde_json::{Map, Value, json};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::endpoint::{Access, Endpoint, Exchange, SetupError, Transient};
+use crate::endpoint::{Access, Endpoint, Exchange, SetupError, Transient, endpoint_url};
 use crate::error::excerpt;
 
 /// The largest reply read; a longer one is an `error` run.
@@ -79,6 +79,7 @@ impl CanaryConfig {
                 ),
             ));
         }
+        endpoint_url(&self.base_url, "chat/completions")?;
         if self.model.trim().is_empty() {
             return Err(SetupError::new("model", "expected a model name"));
         }
@@ -452,6 +453,14 @@ mod tests {
         type Mutation = Box<dyn Fn(&mut CanaryConfig)>;
         let cases: Vec<(Mutation, &str)> = vec![
             (Box::new(|c| c.name = "has space".into()), "name"),
+            (
+                Box::new(|c| c.base_url = "localhost:8000".into()),
+                "base_url",
+            ),
+            (
+                Box::new(|c| c.base_url = "http://h/v1?x=1".into()),
+                "base_url",
+            ),
             (Box::new(|c| c.model = " ".into()), "model"),
             (Box::new(|c| c.prompt = String::new()), "prompt"),
             (Box::new(|c| c.interval = Duration::ZERO), "interval"),

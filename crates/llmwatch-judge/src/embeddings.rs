@@ -38,7 +38,7 @@ use tokio::task::JoinHandle;
 
 use crate::cache::LruCache;
 use crate::config::Backoff;
-use crate::endpoint::{Access, Endpoint, Exchange, SetupError};
+use crate::endpoint::{Access, Endpoint, Exchange, SetupError, endpoint_url};
 use crate::error::{Outcome, excerpt};
 use crate::spend::{Reservation, SpendCap, SpendGuard};
 
@@ -113,6 +113,7 @@ impl EmbeddingsConfig {
                 Ok(())
             }
         };
+        endpoint_url(&self.base_url, "embeddings")?;
         if self.model.trim().is_empty() {
             return Err(SetupError::new("model", "expected a model name"));
         }
@@ -570,6 +571,7 @@ mod tests {
         assert_eq!(ok.validate(), Ok(()));
         type Mutation = Box<dyn Fn(&mut EmbeddingsConfig)>;
         let cases: Vec<(Mutation, &str)> = vec![
+            (Box::new(|c| c.base_url = "ftp://h/v1".into()), "base_url"),
             (Box::new(|c| c.model = String::new()), "model"),
             (Box::new(|c| c.batch_size = 0), "batch_size"),
             (Box::new(|c| c.queue_capacity = 0), "queue_capacity"),

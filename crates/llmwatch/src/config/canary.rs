@@ -251,6 +251,13 @@ prompt = "What is the capital of France?"
         let e = check("regex = \"(unclosed\"\n");
         assert_eq!(e.key, "canaries[0].regex");
         assert!(e.message.starts_with("not a valid pattern"), "{e}");
+        let e = Config::parse(
+            &PROBE.replace("http://127.0.0.1:8000/v1", "127.0.0.1:8000"),
+            "c.toml",
+        )
+        .unwrap_err();
+        assert_eq!(e.key, "canaries[0].base_url");
+        assert!(e.message.contains("not a URL"), "{e}");
         let e = check("timeout = \"0s\"\n");
         assert_eq!(e.key, "canaries[0].timeout");
         let e = check("max_latency = \"30s\"\n");
