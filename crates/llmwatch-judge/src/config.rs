@@ -341,8 +341,14 @@ mod tests {
         type Mutation = Box<dyn Fn(&mut JudgeConfig)>;
         let cases: Vec<(Mutation, &str)> = vec![
             (Box::new(|c| c.base_url = "ftp://h/v1".into()), "base_url"),
-            (Box::new(|c| c.base_url = "localhost:8000".into()), "base_url"),
-            (Box::new(|c| c.base_url = "http://h/v1?x=1".into()), "base_url"),
+            (
+                Box::new(|c| c.base_url = "localhost:8000".into()),
+                "base_url",
+            ),
+            (
+                Box::new(|c| c.base_url = "http://h/v1?x=1".into()),
+                "base_url",
+            ),
             (Box::new(|c| c.model = " ".into()), "model"),
             (Box::new(|c| c.max_attempts = 0), "max_attempts"),
             (Box::new(|c| c.timeout = Duration::ZERO), "timeout"),
