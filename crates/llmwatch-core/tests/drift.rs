@@ -1,6 +1,7 @@
 //! Live drift monitors end to end through the processor: a shift is detected after the
 //! configured number of evaluations, nothing is flagged without one, a silent model swap is an
-//! event, SPC charts alarm on an error burst, and baselines survive a restart.
+//! event, SPC charts alarm on an error burst, baselines survive a restart, and traffic stamped in
+//! the past is judged on its own timeline.
 
 use llmwatch_core::catalog::names;
 use llmwatch_core::drift::{DriftConfig, ReferenceMode, SpcConfig};
@@ -222,6 +223,48 @@ fn a_shift_is_detected_after_consecutive_evaluations_and_only_where_it_is() {
     )
     .unwrap();
     assert!(p_value < 1e-10, "{p_value}");
+}
+
+/// Traffic stamped in the past (a replay, or `llmwatch simulate --time-scale`) evaluated by the
+/// wall clock, as the service does: the data clock is the newest call's time plus the wall time
+/// since it arrived, so the current window holds the calls just sent, not the last hour of the
+/// wall clock (empty).
+#[test]
+fn past_traffic_is_judged_on_its_own_timeline_by_the_wall_clock() {
+    let p = processor(config());
+    let mut noise = Noise(7);
+    p.ingest_traces(
+        &request(&calls(&mut noise, 600, T0, HOUR, 100.0, "m"), 0),
+        Transport::Grpc,
+    );
+    p.ingest_traces(
+        &request(
+            &calls(&mut noise, 600, T0 + 2 * HOUR, HOUR, 150.0, "m"),
+            10_000,
+        ),
+        Transport::Grpc,
+    );
+    let output = [("signal", "output_tokens")];
+    // Within seconds of the send, the data clock is the newest call's time (6 s before the end
+    // of a 5-minute bucket).
+    for _ in 0..3 {
+        p.drift().evaluate(Some(llmwatch_core::unix_now_seconds()));
+    }
+    let families = p.snapshot_at(None);
+    assert_eq!(
+        gauge(
+            &families,
+            names::DRIFT_WINDOW_SAMPLES,
+            &[output[0], ("window", "current")]
+        ),
+        Some(600.0)
+    );
+    assert_eq!(gauge(&families, names::DRIFT_DETECTED, &output), Some(1.0));
+    // Time passes without traffic: the window slides past the calls, no verdict is left.
+    p.drift()
+        .evaluate(Some(llmwatch_core::unix_now_seconds() + 2 * HOUR));
+    let families = p.snapshot_at(None);
+    assert_eq!(gauge(&families, names::DRIFT_SCORE, &output), None);
 }
 
 #[test]

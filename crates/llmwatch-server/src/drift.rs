@@ -53,6 +53,9 @@ pub(crate) async fn run(shared: Arc<Shared>, stop: impl Future<Output = ()>) {
             _ = evaluate.tick() => {
                 let processor = shared.processor.clone();
                 // CPU-bound statistics belong on the blocking pool, not on the ingest workers.
+                // The monitors turn the wall clock into data time (the newest call's timestamp
+                // plus the wall time since it arrived), so replayed or time-scaled traffic is
+                // judged on its own timeline.
                 let _ = tokio::task::spawn_blocking(move || processor.drift().evaluate(Some(llmwatch_core::unix_now_seconds()))).await;
             }
             _ = save.tick() => save_state(&shared).await,

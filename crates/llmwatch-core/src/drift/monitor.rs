@@ -6,7 +6,7 @@
 //! evaluation never holds up ingest.
 
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
 
 use hashbrown::{DefaultHashBuilder, HashTable};
@@ -175,8 +175,10 @@ pub struct DriftMonitors {
     key_count: AtomicUsize,
     unmonitored_calls: AtomicU64,
     scores: Mutex<Vec<ScoreChart>>,
-    /// Newest call time seen (seconds).
+    /// Newest call time seen (seconds), and the wall-clock second it arrived at (`i64::MIN`
+    /// before any call): the data clock, see [`DriftMonitors::clock`].
     clock: AtomicU64,
+    clock_arrival: AtomicI64,
     embedder: HashingEmbedder,
     last_evaluation_seconds: Mutex<f64>,
     probes: probe::Probes,
@@ -199,6 +201,7 @@ impl DriftMonitors {
             unmonitored_calls: AtomicU64::new(0),
             scores: Mutex::new(Vec::new()),
             clock: AtomicU64::new(0),
+            clock_arrival: AtomicI64::new(i64::MIN),
             embedder: HashingEmbedder::default(),
             last_evaluation_seconds: Mutex::new(0.0),
             probes: probe::Probes::default(),
@@ -216,7 +219,7 @@ impl DriftMonitors {
             return;
         }
         let t = (call.end_unix_nano / 1_000_000_000) as i64;
-        self.clock.fetch_max(t.max(0) as u64, Relaxed);
+        self.advance_clock(t);
         let mut values: [&str; DRIFT_KEY_LABELS.len() + MAX_DIMENSIONS] =
             [""; DRIFT_KEY_LABELS.len() + MAX_DIMENSIONS];
         values[0] = call.service_name;
@@ -321,9 +324,31 @@ impl DriftMonitors {
         self.keys.read().iter().cloned().collect()
     }
 
-    /// The evaluation clock: the newest call seen, or `now` when later (live).
+    /// Moves the data clock to a call's end time `t` when it is the newest yet, noting the wall
+    /// second it arrived at. Only a new newest second reads the wall clock.
+    fn advance_clock(&self, t: i64) {
+        let t = t.max(0) as u64;
+        if self.clock.load(Relaxed) < t && self.clock.fetch_max(t, Relaxed) < t {
+            self.clock_arrival.store(crate::unix_now_seconds(), Relaxed);
+        }
+    }
+
+    /// The evaluation clock, in data time (the calls' own timestamps), which places the current
+    /// window (and a trailing reference) and a pin.
+    ///
+    /// With `now` (the wall clock, as the service's evaluation task and admin API pass it): the
+    /// newest call's time plus the wall time since that call arrived. Live traffic, stamped by
+    /// the wall clock, gives `now`; while no call comes the windows keep sliding and empty; and
+    /// traffic whose timestamps are not the wall clock (replayed captures, `llmwatch simulate
+    /// --time-scale`) is judged on its own timeline as it arrives, not only once it has caught
+    /// up with the wall clock. Before any call: `now`. Without `now`: the newest call's time.
     fn clock(&self, now: Option<i64>) -> i64 {
-        (self.clock.load(Relaxed) as i64).max(now.unwrap_or(i64::MIN))
+        let newest = self.clock.load(Relaxed) as i64;
+        match (now, self.clock_arrival.load(Relaxed)) {
+            (None, _) => newest,
+            (Some(now), i64::MIN) => now,
+            (Some(now), arrival) => newest + (now - arrival).max(0),
+        }
     }
 
     /// Tests every signal of every key and steps the charts; run on an interval.
