@@ -395,7 +395,7 @@ fn an_error_burst_raises_the_error_ratio_chart() {
         let alarm = gauge(
             &f,
             names::SPC_ALARM,
-            &[("signal", "error_ratio"), ("chart", "ewma")],
+            &[("signal", "error_ratio"), ("chart", "binomial_ewma")],
         );
         alarms.push(alarm);
     }
@@ -464,6 +464,31 @@ fn baselines_persist_and_can_be_pinned_and_reset() {
         ),
         0
     );
+}
+
+/// State saved before the ratio charts were binomial (a `charts` field of mean-and-σ EWMA
+/// charts) restores its references; the ratio charts start afresh.
+#[test]
+fn state_with_the_former_ratio_charts_restores_its_references() {
+    let p = processor(config());
+    let mut noise = Noise(19);
+    p.ingest_traces(
+        &request(&calls(&mut noise, 600, T0, HOUR, 100.0, "m"), 0),
+        Transport::Grpc,
+    );
+    let state = serde_json::to_string(&p.drift().export_state()).unwrap();
+    assert!(state.contains("\"ratio_charts\":["));
+    let former = state.replace("\"ratio_charts\":[", "\"charts\":[");
+    let restarted = processor(config());
+    assert_eq!(
+        restarted
+            .drift()
+            .restore(serde_json::from_str(&former).unwrap()),
+        1
+    );
+    assert_eq!(restarted.drift().baselines()[0].reference_calls, 600);
+    let again = serde_json::to_string(&restarted.drift().export_state()).unwrap();
+    assert!(again.contains("\"ratio_charts\":[{"), "{again}");
 }
 
 /// Embedding spans that carry their vectors (OpenInference) are compared as they are.

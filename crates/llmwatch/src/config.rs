@@ -178,6 +178,9 @@ pub struct DriftSection {
     pub psi_threshold: f64,
     pub js_threshold: f64,
     pub p_value_threshold: f64,
+    /// Embedding signals: the unbiased MMD² must reach this and the permutation p-value be below
+    /// `mmd_p_value_threshold`.
+    pub mmd_threshold: f64,
     pub mmd_p_value_threshold: f64,
     pub mmd_permutations: usize,
     /// How often baselines and chart state are written to the data directory.
@@ -223,6 +226,7 @@ impl Default for DriftSection {
             psi_threshold: core.psi_threshold,
             js_threshold: core.js_threshold,
             p_value_threshold: core.p_value_threshold,
+            mmd_threshold: core.mmd_threshold,
             mmd_p_value_threshold: core.mmd_p_value_threshold,
             mmd_permutations: core.mmd_permutations,
             state_interval: server.drift_state_interval,
@@ -305,6 +309,12 @@ impl DriftSection {
         fraction("p_value_threshold", self.p_value_threshold)?;
         fraction("mmd_p_value_threshold", self.mmd_p_value_threshold)?;
         fraction("spc.lambda", self.spc.lambda)?;
+        if !(self.mmd_threshold.is_finite() && self.mmd_threshold >= 0.0) {
+            return Err((
+                key("mmd_threshold"),
+                format!("expected a number ≥ 0, got {}", self.mmd_threshold),
+            ));
+        }
         if !(self.psi_threshold.is_finite() && self.psi_threshold > 0.0) {
             return Err((
                 key("psi_threshold"),
@@ -338,6 +348,7 @@ impl DriftSection {
             psi_threshold: self.psi_threshold,
             js_threshold: self.js_threshold,
             p_value_threshold: self.p_value_threshold,
+            mmd_threshold: self.mmd_threshold,
             mmd_p_value_threshold: self.mmd_p_value_threshold,
             mmd_permutations: self.mmd_permutations,
             spc: SpcConfig {
@@ -918,6 +929,8 @@ mod tests {
             e.message.contains("expected more than 99 permutations"),
             "{e}"
         );
+        let e = check("[drift]\nmmd_threshold = -0.1\n");
+        assert_eq!(e.key, "drift.mmd_threshold");
     }
 
     #[test]

@@ -36,7 +36,13 @@ pub struct DriftConfig {
     /// chi-square test's p-value is below `p_value_threshold`.
     pub js_threshold: f64,
     pub p_value_threshold: f64,
-    /// Embedding signals drift when the MMD permutation test's p-value is below this.
+    /// Embedding signals drift when the unbiased MMD² reaches `mmd_threshold` **and** the
+    /// permutation test's p-value is below `mmd_p_value_threshold`. MMD² is an effect size on
+    /// the kernel's scale (the median-heuristic RBF kernel is in [0, 1], so MMD² is at most 2),
+    /// the counterpart of the PSI and JS thresholds: the p-value alone flags any difference the
+    /// windows can resolve, and a frozen reference tested every interval against overlapping
+    /// windows turns its 1% chance crossings into runs that `consecutive` does not filter.
+    pub mmd_threshold: f64,
     pub mmd_p_value_threshold: f64,
     pub mmd_permutations: usize,
     /// Statistical process control on per-interval ratios and scores.
@@ -44,12 +50,20 @@ pub struct DriftConfig {
 }
 
 /// EWMA charts on per-interval error, truncation (`length`) and refusal (`content_filter`)
-/// ratios and mean evaluation scores.
+/// ratios (standardized binomial charts, [`llmwatch_stats::spc::BinomialEwmaChart`]) and mean
+/// evaluation scores ([`llmwatch_stats::spc::EwmaChart`]).
+///
+/// The limit width `l` sets the in-control average run length (intervals between false alarms;
+/// normal theory, λ = 0.2): about 560 at L = 3 (nine hours of one-minute intervals, per chart),
+/// 19,000 at L = 4, 170,000 at L = 4.5. With three ratio charts per key and up to `max_keys`
+/// keys, L = 3 would cry wolf somewhere every few minutes; ratios of rare events (a few per
+/// interval) are right-skewed, which shortens the run length further.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SpcConfig {
     pub lambda: f64,
     pub l: f64,
-    /// Intervals whose values set the chart's mean and σ before it judges.
+    /// Intervals before a chart judges: a ratio chart pools their events and trials into its
+    /// in-control proportion, a score chart learns the mean and σ of their mean scores.
     pub warmup_intervals: usize,
     /// Fewest calls (or scores) in an interval for it to be charted.
     pub min_per_interval: u64,
@@ -70,6 +84,7 @@ impl Default for DriftConfig {
             psi_threshold: 0.2,
             js_threshold: 0.1,
             p_value_threshold: 0.01,
+            mmd_threshold: 0.05,
             mmd_p_value_threshold: 0.01,
             mmd_permutations: 100,
             spc: SpcConfig::default(),
@@ -81,14 +96,21 @@ impl Default for SpcConfig {
     fn default() -> Self {
         SpcConfig {
             lambda: 0.2,
-            l: 3.0,
-            warmup_intervals: 20,
+            l: 4.5,
+            warmup_intervals: 60,
             min_per_interval: 20,
         }
     }
 }
 
 impl DriftConfig {
+    /// Whether an embedding signal's MMD test is over the threshold: unbiased MMD² at least
+    /// `mmd_threshold` and p-value below `mmd_p_value_threshold`.
+    pub fn mmd_crossed(&self, statistic: Option<f64>, p_value: Option<f64>) -> bool {
+        statistic.is_some_and(|s| s >= self.mmd_threshold)
+            && p_value.is_some_and(|p| p < self.mmd_p_value_threshold)
+    }
+
     /// Length of one bucket in seconds (at least one).
     pub fn bucket_seconds(&self) -> u64 {
         (self.current_window / self.buckets.max(1) as u64).max(1)

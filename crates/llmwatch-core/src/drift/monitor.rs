@@ -12,11 +12,14 @@ use std::sync::{Arc, OnceLock};
 use hashbrown::{DefaultHashBuilder, HashTable};
 use llmwatch_semconv::{FinishReason, LlmCall, MAX_DIMENSIONS};
 use llmwatch_stats::binned::{Bins, jensen_shannon_from_counts, psi_from_counts};
-use llmwatch_stats::chi2::chi2_contingency;
+use llmwatch_stats::chi2::{MIN_EXPECTED_COUNT, chi2_contingency, pool_sparse_categories};
 use llmwatch_stats::embed::HashingEmbedder;
 use llmwatch_stats::ks::{Alternative, KsMethod, ks_2samp};
 use llmwatch_stats::mmd::{Bandwidth, MmdEstimator, mmd2_permutation_test};
-use llmwatch_stats::spc::{BaselineConfig, ChartPoint, ControlChart, EwmaChart, EwmaConfig};
+use llmwatch_stats::spc::{
+    BaselineConfig, BinomialEwmaChart, BinomialEwmaConfig, ChartPoint, ControlChart, EwmaChart,
+    EwmaConfig,
+};
 use llmwatch_stats::summary::{CategoryCounter, Reservoir};
 use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
@@ -49,6 +52,10 @@ const MAX_TEXT_CHARS: usize = 2_000;
 const TEXT_SIGNALS: [&str; 3] = ["prompt_embedding", "response_embedding", "embedding_vector"];
 /// Ratio charts per key, in this order.
 const RATIO_CHARTS: [&str; 3] = ["error_ratio", "length_ratio", "refusal_ratio"];
+/// The `chart` label of the ratio charts (standardized binomial EWMA: values in σ units) and of
+/// the evaluation score charts (EWMA of the mean score: values in score units).
+const RATIO_CHART: &str = "binomial_ewma";
+const SCORE_CHART: &str = "ewma";
 /// Categorical signals whose new values are model-change events.
 const CHANGE_KINDS: [(CategoricalSignal, &str); 2] = [
     (CategoricalSignal::ResponseModel, "response_model"),
@@ -118,7 +125,10 @@ struct KeyState {
     /// Whether a pinned reference exists.
     pinned: bool,
     interval: IntervalCounts,
-    charts: Vec<EwmaChart>,
+    /// One per [`RATIO_CHARTS`]; empty in state saved before the binomial charts (whose `charts`
+    /// field is ignored), and then started afresh on restore.
+    #[serde(default)]
+    ratio_charts: Vec<BinomialEwmaChart>,
     #[serde(skip)]
     chart_points: Vec<Option<ChartPoint>>,
     /// (kind index, new value) → first seen, in call seconds.
@@ -310,14 +320,21 @@ impl DriftMonitors {
         let key = Arc::new(KeyMonitor {
             hash,
             labels: values.iter().map(|v| Box::<str>::from(*v)).collect(),
-            state: Mutex::new(KeyState::new(&self.config, self.new_charts())),
+            state: Mutex::new(KeyState::new(&self.config, self.new_ratio_charts())),
         });
         keys.insert_unique(hash, key.clone(), |k| k.hash);
         Some(key)
     }
 
-    fn new_charts(&self) -> Vec<EwmaChart> {
-        RATIO_CHARTS.iter().map(|_| self.new_chart()).collect()
+    fn new_ratio_charts(&self) -> Vec<BinomialEwmaChart> {
+        let spc = &self.config.spc;
+        let config = BinomialEwmaConfig {
+            lambda: spc.lambda,
+            l: spc.l,
+            warmup: spc.warmup_intervals,
+        };
+        let chart = BinomialEwmaChart::new(config).expect("validated chart parameters");
+        vec![chart; RATIO_CHARTS.len()]
     }
 
     fn all_keys(&self) -> Vec<Arc<KeyMonitor>> {
@@ -479,6 +496,9 @@ impl DriftMonitors {
             let values: Vec<&str> = labels.iter().map(String::as_str).collect();
             if let Some(key) = self.key(&values) {
                 key_state.chart_points = vec![None; RATIO_CHARTS.len()];
+                if key_state.ratio_charts.len() != RATIO_CHARTS.len() {
+                    key_state.ratio_charts = self.new_ratio_charts();
+                }
                 self.align_restored(&mut key_state);
                 *key.state.lock() = key_state;
                 restored += 1;
@@ -510,8 +530,9 @@ impl DriftMonitors {
         let push_point = |spc: &mut [FamilySnapshot; 4],
                           base: &[(String, String)],
                           signal: &str,
+                          chart: &str,
                           point: &ChartPoint| {
-            let labels = with(base, &[("signal", signal), ("chart", "ewma")]);
+            let labels = with(base, &[("signal", signal), ("chart", chart)]);
             spc[0].push_scalar(labels.clone(), point.value);
             spc[1].push_scalar(labels.clone(), point.upper);
             spc[2].push_scalar(labels.clone(), point.lower);
@@ -565,7 +586,7 @@ impl DriftMonitors {
             }
             for (signal, point) in RATIO_CHARTS.iter().zip(&state.chart_points) {
                 if let Some(point) = point {
-                    push_point(&mut spc, &base, signal, point);
+                    push_point(&mut spc, &base, signal, RATIO_CHART, point);
                 }
             }
             for (kind, value, _) in &state.model_changes {
@@ -587,6 +608,7 @@ impl DriftMonitors {
                     &mut spc,
                     &base,
                     &format!("evaluation_score:{}", chart.name),
+                    SCORE_CHART,
                     point,
                 );
             }
@@ -677,7 +699,7 @@ struct EvaluationOutcome {
 }
 
 impl KeyState {
-    fn new(config: &DriftConfig, charts: Vec<EwmaChart>) -> KeyState {
+    fn new(config: &DriftConfig, ratio_charts: Vec<BinomialEwmaChart>) -> KeyState {
         let ring = config.ring_buckets();
         let seconds = config.bucket_seconds();
         let capacity = config.sample_capacity;
@@ -717,7 +739,7 @@ impl KeyState {
             reference_calls: 0,
             pinned: false,
             interval: IntervalCounts::default(),
-            charts,
+            ratio_charts,
             chart_points: vec![None; RATIO_CHARTS.len()],
             model_changes: Vec::new(),
             admission: remote::Admission::default(),
@@ -729,7 +751,6 @@ impl KeyState {
         self.numeric.len() == NumericSignal::ALL.len()
             && self.categorical.len() == CategoricalSignal::ALL.len()
             && self.texts.len() == TEXT_SIGNALS.len()
-            && self.charts.len() == RATIO_CHARTS.len()
             && self
                 .numeric
                 .iter()
@@ -954,9 +975,7 @@ impl KeyState {
             .zip(outcome.texts)
             .zip(outcome.reference_embeddings)
         {
-            let over = verdict
-                .p_value
-                .is_some_and(|p| p < config.mmd_p_value_threshold);
+            let over = config.mmd_crossed(verdict.score, verdict.p_value);
             state.verdict = step(&state.verdict, verdict, over);
             if matches!(
                 config.reference,
@@ -966,23 +985,25 @@ impl KeyState {
                 state.reference_embeddings = embeddings;
             }
         }
+        // (events, trials) of each ratio chart: errors per call; `length` and `content_filter`
+        // finishes per finish (choice). An interval with fewer trials than `min_per_interval`
+        // is not charted.
         let interval = outcome.interval;
-        if interval.calls >= config.spc.min_per_interval {
-            let ratio = |n: u64, of: u64| if of == 0 { 0.0 } else { n as f64 / of as f64 };
-            let values = [
-                ratio(interval.errors, interval.calls),
-                ratio(interval.length, interval.finishes),
-                ratio(interval.refusals, interval.finishes),
-            ];
-            for ((chart, point), value) in self
-                .charts
-                .iter_mut()
-                .zip(&mut self.chart_points)
-                .zip(values)
+        let counts = [
+            (interval.errors, interval.calls),
+            (interval.length, interval.finishes),
+            (interval.refusals, interval.finishes),
+        ];
+        for ((chart, point), (events, trials)) in self
+            .ratio_charts
+            .iter_mut()
+            .zip(&mut self.chart_points)
+            .zip(counts)
+        {
+            if trials >= config.spc.min_per_interval
+                && let Ok(Some(p)) = chart.update(events, trials)
             {
-                if let Ok(Some(p)) = chart.update(value) {
-                    *point = Some(p);
-                }
+                *point = Some(p);
             }
         }
     }
@@ -1119,7 +1140,12 @@ fn numeric_verdict(config: &DriftConfig, reference: &[f64], current: &[f64]) -> 
     verdict
 }
 
-/// Jensen–Shannon distance (base 2) with the chi-square contingency test's p-value.
+/// Jensen–Shannon distance (base 2) with the chi-square contingency test's p-value, both on the
+/// counts after pooling the categories too sparse for the test (expected count under 5 in either
+/// window: Cochran's rule, [`pool_sparse_categories`]). A rare category (an error type on half a
+/// percent of calls) otherwise moves by a few counts by chance, which chi-square takes for a
+/// significant change and the JS distance inflates (a share change Δ counts as about Δ/√share);
+/// a category that appears or grows past the rule still stands on its own.
 fn categorical_verdict(
     config: &DriftConfig,
     reference: &CategoryCounter,
@@ -1130,6 +1156,7 @@ fn categorical_verdict(
         return short;
     }
     let (_, r, c) = CategoryCounter::aligned_counts(reference, current);
+    let (r, c) = pool_sparse_categories(&r, &c, MIN_EXPECTED_COUNT);
     Verdict {
         test: "js",
         p_test: "chi2",
@@ -1141,7 +1168,9 @@ fn categorical_verdict(
     }
 }
 
-/// Unbiased MMD² with the median-heuristic RBF kernel and a seeded permutation p-value.
+/// Unbiased MMD² with the median-heuristic RBF kernel and a seeded permutation p-value; the
+/// signal is over the threshold when both the statistic reaches `mmd_threshold` and the p-value
+/// is below `mmd_p_value_threshold` ([`DriftConfig::mmd_crossed`]).
 fn text_verdict(
     config: &DriftConfig,
     reference: &[Vec<f64>],
