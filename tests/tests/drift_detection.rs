@@ -19,22 +19,24 @@
 //!
 //! # Who evaluates
 //!
-//! The server's own drift task evaluates every `drift_interval` with the wall clock as `now`, so
-//! its current window is the last `current_window` seconds before the wall clock. `simulate`
-//! places a time-scaled run's timestamps so that the simulated timeline *ends* when the send
-//! ends: while it runs, its newest spans are `(F − 1) × (time left)` behind the wall clock, and
-//! the server's windows stay empty until the last `current_window / (F − 1)` seconds of the send
-//! (measured: with `--time-scale 60` and a 300 s window, nothing for 28 of 30 seconds). These
-//! tests therefore switch the server's timer off (`drift_interval` of a day) and call the same
-//! `DriftMonitors::evaluate` themselves with `now = None`: the evaluation clock is then the
-//! newest call seen, i.e. simulated time, exactly what the server computes for live traffic
-//! whose timestamps follow the wall clock.
+//! The server's own drift task evaluates every `drift_interval` with the wall clock, which the
+//! monitors turn into data time: the newest call's timestamp plus the wall time since it
+//! arrived. `simulate` places a time-scaled run's timestamps so that the simulated timeline
+//! *ends* when the send ends (while it runs, its newest spans are `(F − 1) × (time left)` behind
+//! the wall clock); with data time the windows follow the simulated timeline as it arrives
+//! ([`the_service_evaluates_time_scaled_traffic_as_it_arrives`] shows it with the server's
+//! timer; before data time, the windows stayed empty until the last `current_window / (F − 1)`
+//! seconds of the send). The detection tests switch the server's timer off (`drift_interval` of
+//! a day) and call the same `DriftMonitors::evaluate` with the wall clock themselves, once per
+//! simulated minute of ingested traffic, so that delays count whole evaluations.
 //!
 //! # Settings
 //!
 //! `current_window` 600 s in 10 buckets, reference the first 600 calls of each key,
-//! `min_samples` 300, `consecutive` 2; SPC at the service defaults (λ 0.2, L 3, warm-up 20
-//! intervals, at least 20 calls or scores per interval). With 400 spans per second at time scale
+//! `min_samples` 300, `consecutive` 2; the service's thresholds (PSI 0.2, JS 0.1 with
+//! chi-square p < 0.01, MMD² 0.05 with p < 0.01); SPC at the service defaults (λ 0.2, L 4.5,
+//! warm-up 60 intervals, at least 20 calls or scores per interval; judge-sag warms up over 20,
+//! see [`judge_sag_config`]). With 400 spans per second at time scale
 //! 60 (6.67 calls per simulated second) three chat keys hold comfortably more than
 //! `min_samples` in a window and fill their reference before the change ([`Key::watched`]):
 //! support-chat × gpt-4o (~800 per window), support-chat × claude-sonnet-4-5 (~480) and
@@ -46,37 +48,38 @@
 //!
 //! # Results
 //!
-//! Measured delays (simulated seconds after the change, by data; seed 7) and the bounds asserted,
-//! detailed in each test's documentation:
+//! Measured delays (simulated seconds after the change, by data) over seeds 7, 1, 2, 3 and 11,
+//! and the bounds asserted, detailed in each test's documentation:
 //!
 //! | scenario | signal | measured | bound |
 //! |---|---|---|---|
-//! | `output-tokens` | `output_tokens` on the 3 watched chat keys | 540 s | 900 s |
+//! | `output-tokens` | `output_tokens` on the watched chat keys whose PSI moves ≥ 0.3 | 540–660 s | 900 s |
 //! | `model-swap` | `llmwatch_model_changes_total` event | 60 s | 120 s |
 //! | `model-swap` | `response_model` on support-chat × gpt-4o | 120 s | 300 s |
-//! | `topic-shift` | `prompt_embedding` on the 3 watched chat keys | 180–360 s | 600 s |
-//! | `judge-sag` | `evaluation_score:correctness` EWMA alarm | 180 s | 300 s |
+//! | `topic-shift` | `prompt_embedding` on the 3 watched chat keys | 360–480 s | 600 s |
+//! | `judge-sag` | `evaluation_score:correctness` EWMA alarm | 180–240 s | 300 s |
+//! | time-scaled traffic, the service's own timer | first verdict, wall time | 8–9 s of a 30 s send | 15 s |
 //!
 //! Detection of `output-tokens` is required only where the change moves a full window's PSI to
-//! 0.3 or more (seed 7: two of the three keys; the third, at 0.2996, is detected as well). With
+//! 0.3 or more (seed 7: two of the three keys; the third, at 0.2975, is detected as well). With
 //! seeds 2 and 3 the ×1.5 moved support-chat × gpt-4o's PSI only to 0.17 and 0.21 (not
 //! detected, and detected at 600 s) and support-chat × claude-sonnet-4-5's to 0.25 and 0.28
-//! (480 and 900 s); docs-summarizer × gpt-4o-mini (0.74) was detected at 420 and 540 s. See
+//! (540 and 900 s); docs-summarizer × gpt-4o-mini (0.74) was detected at 540 and 360 s. See
 //! [`output_tokens_drift_is_detected`].
 //!
-//! The control (two simulated hours, 120 evaluations; eight runs: seed 7 four times, seeds 1, 2,
-//! 3 and 11) detected nothing on any PSI or JS/chi-square signal with seed 7 (0 threshold
-//! crossings in ~5,600–6,300 such verdicts a run); seed 11 gave one false detection, of
-//! `error_type` on support-chat × claude-sonnet-4-5 (JS 0.106 with chi-square p 0.0065, two
-//! evaluations in a row): a rare error category shifting by a percent or two in a window of
-//! ~480 calls is enough for a JS distance of 0.1, so with other seeds than the default the
-//! control's no-detection assertion can fail on a real false alarm. The embedding signals gave
-//! 1–4 false detections a run (3–17 crossings in ~1,600 MMD verdicts), and the ratio charts
-//! started an alarm episode on 0.8–1.5% of their points: see the control's documentation.
+//! The control (two simulated hours, 120 evaluations; eleven runs over seeds 7, 1, 2, 3 and 11)
+//! detected nothing on any signal; its ratio charts started one alarm episode in ~1,200 points
+//! with seed 7 (a real cluster of errors in that seed's traffic) and none with the others. Before
+//! the MMD² floor, the pooling of sparse categories and the binomial charts, the embedding
+//! signals gave 1–4 false detections a run, seed 11 one of `error_type`, and the ratio charts
+//! started an alarm episode on 0.8–1.5% of their points: see
+//! [`normal_traffic_raises_no_drift_alarm_over_two_hours`].
 //!
-//! These runs take minutes of wall time, so they are `#[ignore]`d; run them with
-//! `cargo test -p llmwatch-tests --test drift_detection -- --ignored --nocapture` (the figures
-//! are printed on stderr). They hold one lock so that they never run at the same time.
+//! These runs take minutes of wall time (the suite ~5.5 min), so they are `#[ignore]`d; run them
+//! with `cargo test --release -p llmwatch-tests --test drift_detection -- --ignored --nocapture`
+//! (the figures are printed on stderr; `.ci/run` runs them). A debug build cannot evaluate once
+//! per simulated minute as fast as the traffic comes, which coarsens the delays. They hold one
+//! lock so that they never run at the same time.
 //! `DRIFT_DETECTION_SEED` changes the traffic seed (default 7; the figures above are for seed 7
 //! unless stated).
 
@@ -110,6 +113,7 @@ const CONTROL_DURATION: Duration = Duration::from_secs(120);
 
 const DETECTED: &str = "llmwatch_drift_detected";
 const SCORE: &str = "llmwatch_drift_score";
+const WINDOW_SAMPLES: &str = "llmwatch_drift_window_samples";
 const P_VALUE: &str = "llmwatch_drift_p_value";
 const SPC_ALARM: &str = "llmwatch_spc_alarm";
 const SPC_VALUE: &str = "llmwatch_spc_value";
@@ -142,6 +146,14 @@ fn processor_config() -> ProcessorConfig {
         },
         ..ProcessorConfig::default()
     }
+}
+
+/// judge-sag's: [`processor_config`] with charts that judge after 20 intervals, as the change
+/// comes 25 simulated minutes (evaluations) in and the default warm-up is 60 intervals.
+fn judge_sag_config() -> ProcessorConfig {
+    let mut config = processor_config();
+    config.drift.spc.warmup_intervals = 20;
+    config
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -285,6 +297,9 @@ struct Counts {
     /// Of those, verdicts and crossings of the embedding signals (MMD).
     text_verdicts: u64,
     text_crossings: u64,
+    /// Embedding verdicts with p < 0.01 whatever their MMD²: the crossings without the MMD²
+    /// floor (`mmd_threshold`).
+    text_p_crossings: u64,
     /// (evaluation, key, signal) with `llmwatch_drift_detected` 1.
     detected: u64,
     /// New points of the ratio charts (error, length and refusal ratios).
@@ -304,6 +319,7 @@ impl std::ops::Add for Counts {
             crossings: self.crossings + b.crossings,
             text_verdicts: self.text_verdicts + b.text_verdicts,
             text_crossings: self.text_crossings + b.text_crossings,
+            text_p_crossings: self.text_p_crossings + b.text_p_crossings,
             detected: self.detected + b.detected,
             ratio_points: self.ratio_points + b.ratio_points,
             ratio_alarm_points: self.ratio_alarm_points + b.ratio_alarm_points,
@@ -316,12 +332,14 @@ impl std::fmt::Display for Counts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} drift verdicts, {} threshold crossings ({} of {} embedding verdicts), {} detected; \
-             ratio charts: {} points, {} alarming, {} alarm episodes",
+            "{} drift verdicts, {} threshold crossings ({} of {} embedding verdicts; {} with \
+             p < {} alone), {} detected; ratio charts: {} points, {} alarming, {} alarm episodes",
             self.verdicts,
             self.crossings,
             self.text_crossings,
             self.text_verdicts,
+            self.text_p_crossings,
+            processor_config().drift.mmd_p_value_threshold,
             self.detected,
             self.ratio_points,
             self.ratio_alarm_points,
@@ -351,6 +369,9 @@ struct Outcome {
     /// Evaluations that saw no changed call, and the others.
     before: Counts,
     after: Counts,
+    /// Every drift statistic of those evaluations, by test (`psi`, `js`, `mmd`).
+    scores_before: BTreeMap<String, Vec<f64>>,
+    scores_after: BTreeMap<String, Vec<f64>>,
     summary: Summary,
     last: Metrics,
     wall: Duration,
@@ -393,6 +414,14 @@ impl Outcome {
         );
         eprintln!("[{name}]   before the change: {}", self.before);
         eprintln!("[{name}]   after the change: {}", self.after);
+        for (when, scores) in [
+            ("before", &self.scores_before),
+            ("after", &self.scores_after),
+        ] {
+            for (test, values) in scores {
+                eprintln!("[{name}]   {test} {when} the change: {}", quantiles(values));
+            }
+        }
         for ((key, signal), d) in &self.detections {
             let first = d.first;
             eprintln!(
@@ -431,13 +460,16 @@ fn same_series(a: &Sample, b: &Sample) -> bool {
     strip(a) == strip(b)
 }
 
+/// The p-value of `test` beside a drift score sample, from the same scrape.
+fn p_value_of(m: &Metrics, score: &Sample, test: &str) -> Option<f64> {
+    let mut labels = score.labels.clone();
+    labels.insert("test".to_owned(), test.to_owned());
+    m.get(P_VALUE, &Labels(labels))
+}
+
 /// Whether a drift score sample is over its threshold (the p-value from the same scrape).
 fn crossed(m: &Metrics, score: &Sample) -> bool {
-    let p = |test: &str| {
-        let mut labels = score.labels.clone();
-        labels.insert("test".to_owned(), test.to_owned());
-        m.get(P_VALUE, &Labels(labels))
-    };
+    let p = |test: &str| p_value_of(m, score, test);
     let config = processor_config().drift;
     match score.labels.get("test").map(String::as_str) {
         Some("psi") => score.value >= config.psi_threshold,
@@ -445,7 +477,7 @@ fn crossed(m: &Metrics, score: &Sample) -> bool {
             score.value >= config.js_threshold
                 && p("chi2").is_some_and(|p| p < config.p_value_threshold)
         }
-        Some("mmd") => p("mmd").is_some_and(|p| p < config.mmd_p_value_threshold),
+        Some("mmd") => config.mmd_crossed(Some(score.value), p("mmd")),
         other => panic!("unknown drift test {other:?}"),
     }
 }
@@ -453,11 +485,16 @@ fn crossed(m: &Metrics, score: &Sample) -> bool {
 /// Runs `scenario` for `duration` of wall time with its change `change_after` into the send
 /// (`duration`: no call changes), evaluating once per simulated minute of ingested traffic, and
 /// records what `/metrics` showed after each evaluation.
-async fn run(scenario: ScenarioName, duration: Duration, change_after: Duration) -> Outcome {
+async fn run(
+    scenario: ScenarioName,
+    duration: Duration,
+    change_after: Duration,
+    processor: ProcessorConfig,
+) -> Outcome {
     let mut config = loopback_config();
     // The tests evaluate (see the module documentation); the server's timer stays quiet.
     config.drift_interval = Duration::from_secs(86_400);
-    let server = TestServer::start_with(config, processor_config()).await;
+    let server = TestServer::start_with(config, processor).await;
     let args = SimulateArgs {
         endpoint: server.grpc_endpoint(),
         rate: RATE,
@@ -485,6 +522,7 @@ async fn run(scenario: ScenarioName, duration: Duration, change_after: Duration)
     let mut ratio_last: BTreeMap<(String, String), (f64, f64, bool)> = BTreeMap::new();
     let mut score_last: BTreeMap<String, (f64, f64)> = BTreeMap::new();
     let (mut before, mut after) = (Counts::default(), Counts::default());
+    let (mut scores_before, mut scores_after) = (BTreeMap::new(), BTreeMap::new());
     let mut last = None;
     let deadline = duration * 3 + Duration::from_secs(60);
     loop {
@@ -502,9 +540,14 @@ async fn run(scenario: ScenarioName, duration: Duration, change_after: Duration)
             continue;
         }
         let processor = server.processor.clone();
-        tokio::task::spawn_blocking(move || processor.drift().evaluate(None))
-            .await
-            .expect("evaluation");
+        // As the service's timer does: the wall clock, which the monitors turn into data time.
+        tokio::task::spawn_blocking(move || {
+            processor
+                .drift()
+                .evaluate(Some(llmwatch_core::unix_now_seconds()))
+        })
+        .await
+        .expect("evaluation");
         let m = server.scrape().await;
         evaluations += 1;
         last_evaluated = received;
@@ -514,18 +557,27 @@ async fn run(scenario: ScenarioName, duration: Duration, change_after: Duration)
             by_data: (received as f64 - change as f64) / SIM_RATE,
             by_wall: (started.elapsed().as_secs_f64() - change_after.as_secs_f64()) * TIME_SCALE,
         };
-        let counts = if seen.after_change() {
-            &mut after
+        let (counts, scores) = if seen.after_change() {
+            (&mut after, &mut scores_after)
         } else {
-            &mut before
+            (&mut before, &mut scores_before)
         };
         for score in m.named(SCORE) {
+            let test = score.labels.get("test").cloned().unwrap_or_default();
+            scores
+                .entry(test)
+                .or_insert_with(Vec::new)
+                .push(score.value);
             let over = crossed(&m, score);
             counts.verdicts += 1;
             counts.crossings += u64::from(over);
             if is_text(&signal_of(score)) {
                 counts.text_verdicts += 1;
                 counts.text_crossings += u64::from(over);
+                counts.text_p_crossings += u64::from(
+                    p_value_of(&m, score, "mmd")
+                        .is_some_and(|p| p < processor_config().drift.mmd_p_value_threshold),
+                );
             }
         }
         for sample in m.named(DETECTED).filter(|s| s.value == 1.0) {
@@ -609,12 +661,28 @@ async fn run(scenario: ScenarioName, duration: Duration, change_after: Duration)
         ratio_alarms,
         before,
         after,
+        scores_before,
+        scores_after,
         summary,
         last: last.expect("at least one evaluation"),
         wall: started.elapsed(),
     };
     outcome.report();
     outcome
+}
+
+/// Median, 99th percentile and maximum of a drift statistic over a run's verdicts.
+fn quantiles(values: &[f64]) -> String {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let at = |q: f64| sorted[((sorted.len() - 1) as f64 * q).round() as usize];
+    format!(
+        "{} verdicts, median {:.4}, 99% {:.4}, max {:.4}",
+        sorted.len(),
+        at(0.5),
+        at(0.99),
+        at(1.0)
+    )
 }
 
 /// Asserts `seen` came after the change, at most `bound` simulated seconds after it.
@@ -712,9 +780,9 @@ fn output_tokens_psi(key: &Key, total: u64, change: u64) -> f64 {
 /// computes that PSI for each watched chat key from the run's own traffic
 /// ([`output_tokens_psi`]) and requires detection where it is at least 0.3 (at least one key;
 /// seed 7: the last two, gpt-4o's 0.2996 falls just short), within [`OUTPUT_TOKENS_BOUND`] (900)
-/// simulated seconds of the change. Measured (seed 7): 540 s on all three, three runs: PSI reaches
-/// 0.2 when about half of the 600 s window holds longer answers, and `consecutive` 2 adds a
-/// minute. Only signals that follow output length may move (`output_tokens`,
+/// simulated seconds of the change. Measured (seed 7): 540–600 s on all three, four runs: PSI
+/// reaches 0.2 when about half of the 600 s window holds longer answers, and `consecutive` 2
+/// adds a minute. Only signals that follow output length may move (`output_tokens`,
 /// `reasoning_tokens`, `duration_seconds`, `cost_usd`, and `time_to_first_token_seconds` of
 /// o3-mini, whose reasoning comes before the first chunk): `input_tokens`, `response_model`,
 /// `finish_reason`, `error_type`, the embeddings key, … must not, and nothing before the change.
@@ -722,7 +790,13 @@ fn output_tokens_psi(key: &Key, total: u64, change: u64) -> f64 {
 #[ignore = "end-to-end detection run, ~45 s; run with --ignored"]
 async fn output_tokens_drift_is_detected() {
     let _serial = SERIAL.lock().await;
-    let outcome = run(ScenarioName::OutputTokens, SCENARIO_DURATION, CHANGE_AFTER).await;
+    let outcome = run(
+        ScenarioName::OutputTokens,
+        SCENARIO_DURATION,
+        CHANGE_AFTER,
+        processor_config(),
+    )
+    .await;
     let watched = watched_chat_keys();
     assert_eq!(watched.len(), 3, "{watched:?}");
     let total = outcome.summary.generated;
@@ -779,7 +853,13 @@ async fn output_tokens_drift_is_detected() {
 #[ignore = "end-to-end detection run, ~45 s; run with --ignored"]
 async fn a_new_response_model_behind_gpt_4o_is_detected() {
     let _serial = SERIAL.lock().await;
-    let outcome = run(ScenarioName::ModelSwap, SCENARIO_DURATION, CHANGE_AFTER).await;
+    let outcome = run(
+        ScenarioName::ModelSwap,
+        SCENARIO_DURATION,
+        CHANGE_AFTER,
+        processor_config(),
+    )
+    .await;
     let gpt_4o = key_id("support-chat", "openai", ModelSwap::REQUEST_MODEL);
     let event = outcome.model_changes.get(&(
         gpt_4o.clone(),
@@ -827,14 +907,24 @@ async fn a_new_response_model_behind_gpt_4o_is_detected() {
 /// [`TOPIC_SHIFT_BOUND`] (600) simulated seconds, with p < 0.01 (measured: 180–360 s; p = 1/101,
 /// the smallest 100 permutations can give), and still show it at the end of the run. Only
 /// `prompt_embedding` and `response_embedding` may be detected (answer lengths follow output
-/// tokens, which do not change). Before the change the embedding signals are tested against the
-/// same kind of texts, each evaluation at p < 0.01: a false detection there is possible (see
-/// the control) and is counted, at most [`MAX_TEXT_FALSE_DETECTIONS_BEFORE`].
+/// tokens, which do not change), and nothing before the change.
+///
+/// MMD² must also reach `mmd_threshold` (0.05): a window where a share f of the texts changed
+/// has about f² times the MMD² of a full change, which for these prompts is ~0.13–0.15 (answers
+/// ~0.4–0.55; measured at the end of the runs), so prompts cross 0.05 once about 60% of the
+/// window is travel questions: measured 360–480 s over seeds 1, 2, 3, 7 and 11, against 180–360 s
+/// with the p-value alone, whose 1% chance crossings the control shows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "end-to-end detection run, ~45 s; run with --ignored"]
 async fn a_topic_shift_in_prompts_is_detected() {
     let _serial = SERIAL.lock().await;
-    let outcome = run(ScenarioName::TopicShift, SCENARIO_DURATION, CHANGE_AFTER).await;
+    let outcome = run(
+        ScenarioName::TopicShift,
+        SCENARIO_DURATION,
+        CHANGE_AFTER,
+        processor_config(),
+    )
+    .await;
     for key in watched_chat_keys() {
         let what = format!("topic-shift: {} prompt_embedding", key.id());
         let detection = outcome.detected_after_change(&key.id(), "prompt_embedding");
@@ -842,6 +932,14 @@ async fn a_topic_shift_in_prompts_is_detected() {
         let p = detection.unwrap().p_value.expect("an MMD p-value");
         assert!(p < 0.01, "{what}: p {p}");
         let labels = drift_labels(&key, "prompt_embedding");
+        for signal in ["prompt_embedding", "response_embedding"] {
+            let mmd = drift_labels(&key, signal).and(&[("test", "mmd")]);
+            eprintln!(
+                "[topic-shift] {} {signal}: MMD² {:.4} at the end",
+                key.id(),
+                outcome.last.value(SCORE, &mmd)
+            );
+        }
         let p_end = outcome.last.value(P_VALUE, &labels.and(&[("test", "mmd")]));
         assert!(p_end < 0.01, "{what}: p {p_end} at the end");
         assert_eq!(
@@ -856,30 +954,27 @@ async fn a_topic_shift_in_prompts_is_detected() {
         "unexpected detections: {unexpected:#?}"
     );
     let before = outcome.detected_before_change();
-    eprintln!(
-        "[topic-shift] embedding signals detected before the change: {}",
-        before.len()
-    );
-    assert!(
-        before.len() <= MAX_TEXT_FALSE_DETECTIONS_BEFORE,
-        "detected before the change: {before:#?}"
-    );
+    assert!(before.is_empty(), "detected before the change: {before:#?}");
 }
-
-/// Embedding false detections tolerated in the 25 simulated minutes before topic-shift's change
-/// (18 key × embedding series; the control measures their rate).
-const MAX_TEXT_FALSE_DETECTIONS_BEFORE: usize = 3;
 
 /// The `correctness` judge's scores sag from ~0.85 to ~0.65 over 10 simulated minutes. The EWMA
 /// chart of support-chat's mean score (the service with enough graded calls per interval, ~31)
 /// must alarm below its lower limit within [`JUDGE_SAG_BOUND`] (300) simulated seconds of the
-/// change (measured: 180 s, when the mean has sagged by ~0.06 and the EWMA by ~0.016), and still
-/// alarm at the end. The calls themselves do not change: no drift may be detected.
+/// change (measured: 180–240 s over seeds 1, 2, 3, 7 and 11, when the mean has sagged by
+/// 0.06–0.08; L is 4.5 and the chart warms up over 20 intervals, [`judge_sag_config`]), and
+/// still alarm at the end; the score chart never alarmed before the change. The calls themselves
+/// do not change: no drift may be detected.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "end-to-end detection run, ~45 s; run with --ignored"]
 async fn a_sagging_judge_score_raises_the_spc_alarm() {
     let _serial = SERIAL.lock().await;
-    let outcome = run(ScenarioName::JudgeSag, SCENARIO_DURATION, CHANGE_AFTER).await;
+    let outcome = run(
+        ScenarioName::JudgeSag,
+        SCENARIO_DURATION,
+        CHANGE_AFTER,
+        judge_sag_config(),
+    )
+    .await;
     let low = outcome.score_alarms.iter().find(|(service, alarm)| {
         service == "support-chat" && alarm.seen.after_change() && alarm.value < alarm.lower
     });
@@ -909,51 +1004,66 @@ async fn a_sagging_judge_score_raises_the_spc_alarm() {
     );
 }
 
-/// Embedding false detections tolerated in the two-hour control (18 key × embedding series).
-const MAX_TEXT_FALSE_DETECTIONS: usize = 8;
-/// Ratio-chart alarm episodes tolerated in the control, as a share of charted points.
-const MAX_RATIO_FALSE_ALARM_RATE: f64 = 0.03;
+/// Ratio-chart alarm episodes tolerated in the control, as a share of charted points: one in
+/// the ~1,200 points of a run (see [`normal_traffic_raises_no_drift_alarm_over_two_hours`]).
+const MAX_RATIO_FALSE_ALARM_RATE: f64 = 0.001;
 
 /// Two simulated hours of normal traffic: the normal scenario's calls, call for call, with
 /// captured content (topic-shift with its change at the end of the run, so every prompt is about
 /// billing), so that every monitor runs, the embedding ones included.
 ///
-/// No signal with a PSI or JS/chi-square test may be detected on any key (measured with seed 7,
-/// four runs: 0 threshold crossings in ~5,600–6,300 such verdicts a run, 120 evaluations; with
-/// seed 11 `error_type` of support-chat × claude-sonnet-4-5 was falsely detected once, see the
-/// module documentation). The embedding signals are tested with MMD at p < 0.01 every evaluation
-/// against a frozen reference, and the current windows of consecutive evaluations share 90% of
-/// their texts, so a chance crossing tends to repeat and `consecutive` does not filter it:
-/// measured over eight runs (seeds 7 ×4, 1, 2, 3, 11) 0.2–1.0% of the ~1,600 embedding verdicts
-/// crossing and 1–4 (key, signal) false detections in 2 hours over the 18 series; at most
-/// [`MAX_TEXT_FALSE_DETECTIONS`] are tolerated. The ratio charts (EWMA, λ 0.2, L 3, mean and σ
-/// learnt over 20 intervals) start an alarm episode on 0.8–1.5% of their points (12–22 episodes
-/// on 5–9 of 27 charts): that is the chart's own false-alarm rate with a 20-interval warm-up (a
-/// numpy simulation of the same chart on binomial ratios gives 1.1–1.3% per point; 0.2–0.3% with
-/// known mean and σ); at most [`MAX_RATIO_FALSE_ALARM_RATE`] of the points are tolerated. The
-/// figures are printed.
+/// **No drift may be detected** on any signal of any key. Measured over eleven runs on five
+/// seeds (7 three times, 1 and 2 twice, 3 and 11 twice; 120 evaluations, ~6,800–8,400 verdicts
+/// a run, ~1,620 of them on embeddings): 0 detections; one threshold crossing per run of seed 2
+/// (a JS distance of 0.11 with chi-square p < 0.01 in one evaluation, not two in a row), none
+/// otherwise. What used to cry wolf:
+///
+/// * Embeddings: the reference is frozen and consecutive current windows share 90% of their
+///   texts, so a chance permutation-test crossing (p < 0.01: 1% by construction) lasts and
+///   `consecutive` does not filter it (1–4 false detections a run before). Under no drift the
+///   unbiased MMD² stays small (largest per run 0.019–0.029, 99th percentile 0.010–0.017), so
+///   the `mmd_threshold` of 0.05 turns the 2–20 p < 0.01 crossings a run into none.
+/// * `error_type` (seed 11, JS 0.106 with p 0.0065 twice in a row): time-outs and server errors
+///   are 0.6% and 0.4% of calls, two or three a window; their counts are now pooled before the
+///   test (expected count under 5), and the JS distance stays below 0.09.
+///
+/// **Ratio charts** (standardized binomial EWMA, L 4.5, p0 pooled over 60 intervals): 22 charts,
+/// ~1,200 charted points a run. Seeds 1, 2, 3 and 11: no alarm. Seed 7 (every run): one episode
+/// on code-review × o3-mini `error_ratio` at minute 64: that key had 14 errors in 129 calls over
+/// minutes 61–64 (2, 4, 5 and 3; 3.8 times its 2.9%, a chance of about 3·10⁻⁵ for a given
+/// four minutes), just after its chart's warm-up ended; the EWMA reached 1.46 against a limit of
+/// 1.32. A cluster like that is what the chart is for, and no limit that still sees a doubled
+/// error rate within minutes ignores it; so one episode a run is tolerated
+/// ([`MAX_RATIO_FALSE_ALARM_RATE`], 0.1% of points): one episode in ~6,100 points over the five
+/// seeds (0.016%), against 0.8–1.5% of points with the former chart (mean and σ learnt from 20
+/// interval ratios, L 3). A simulation of the chart on these keys' sizes and rates predicts ~0.1
+/// episodes a run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "end-to-end control run, ~2 min; run with --ignored"]
 async fn normal_traffic_raises_no_drift_alarm_over_two_hours() {
     let _serial = SERIAL.lock().await;
-    let outcome = run(ScenarioName::TopicShift, CONTROL_DURATION, CONTROL_DURATION).await;
+    let outcome = run(
+        ScenarioName::TopicShift,
+        CONTROL_DURATION,
+        CONTROL_DURATION,
+        processor_config(),
+    )
+    .await;
     assert!(outcome.after.verdicts == 0, "no call changed");
     let c = outcome.before;
-    let text_false = outcome.detections.len();
     eprintln!(
         "[control] {} evaluations over {:.0} simulated minutes. Drift: {} verdicts, {} threshold \
-         crossings, {} of them on embedding signals ({} embedding verdicts); detected: {} \
-         (key, signal) pairs, all embedding, in {} evaluation × series. Ratio SPC: {} charts, \
-         {} charted points, {} alarming points in {} episodes on {} charts ({:.2}% of points \
-         start an episode)",
+         crossings, {} of them on embedding signals ({} embedding verdicts, {} with p < 0.01 \
+         alone); detected: {} (key, signal) pairs. Ratio SPC: {} charts, {} charted points, {} \
+         alarming points in {} episodes on {} charts ({:.3}% of points start an episode)",
         outcome.evaluations,
         outcome.simulated / 60.0,
         c.verdicts,
         c.crossings,
         c.text_crossings,
         c.text_verdicts,
-        text_false,
-        c.detected,
+        c.text_p_crossings,
+        outcome.detections.len(),
         outcome.ratio_charts,
         c.ratio_points,
         c.ratio_alarm_points,
@@ -964,13 +1074,10 @@ async fn normal_traffic_raises_no_drift_alarm_over_two_hours() {
     assert!(outcome.simulated >= 7200.0);
     assert!(outcome.evaluations >= 90, "{}", outcome.evaluations);
     assert!(c.verdicts > 3000 && c.text_verdicts > 1000, "{c}");
-    let unexpected = outcome.detected_unless(|_, signal| is_text(signal));
-    assert!(unexpected.is_empty(), "false detections: {unexpected:#?}");
-    assert!(
-        text_false <= MAX_TEXT_FALSE_DETECTIONS,
-        "{text_false} embedding false detections"
-    );
+    let detected = outcome.detected_unless(|_, _| false);
+    assert!(detected.is_empty(), "false detections: {detected:#?}");
     assert!(outcome.ratio_charts >= 20, "{}", outcome.ratio_charts);
+    assert!(c.ratio_points > 1000, "{c}");
     let rate = c.ratio_episodes as f64 / c.ratio_points as f64;
     assert!(
         rate <= MAX_RATIO_FALSE_ALARM_RATE,
@@ -979,3 +1086,62 @@ async fn normal_traffic_raises_no_drift_alarm_over_two_hours() {
         c.ratio_points
     );
 }
+
+/// The service's own drift task (its timer, the wall clock) judges time-scaled traffic as it
+/// arrives: `simulate --time-scale 60` for 30 s, whose timestamps trail the wall clock by up to
+/// half an hour while it sends, and verdicts must show on `/metrics` within
+/// [`LIVE_VERDICT_BOUND`] of wall time, while the send runs. Before the data clock the windows
+/// (the last 600 s before the wall clock) stayed empty until the last 600 / 59 ≈ 10 s of the
+/// send. support-chat × gpt-4o fills its 600-call reference after ~7.5 s and holds
+/// `min_samples` in its window well before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "end-to-end run with the service's own drift timer, ~30 s; run with --ignored"]
+async fn the_service_evaluates_time_scaled_traffic_as_it_arrives() {
+    let _serial = SERIAL.lock().await;
+    let mut config = loopback_config();
+    config.drift_interval = Duration::from_secs(1);
+    let server = TestServer::start_with(config, processor_config()).await;
+    let duration = Duration::from_secs(30);
+    let args = SimulateArgs {
+        endpoint: server.grpc_endpoint(),
+        rate: RATE,
+        duration,
+        seed: seed(),
+        protocol: Protocol::Grpc,
+        scenario: ScenarioName::Normal,
+        change_after: None,
+        time_scale: TIME_SCALE,
+    };
+    let started = Instant::now();
+    let send = tokio::spawn(async move { simulate::send(&args).await.expect("simulate runs") });
+    let key = watched_chat_keys()
+        .into_iter()
+        .find(|k| k.service == "support-chat" && k.model == "gpt-4o")
+        .expect("support-chat × gpt-4o is watched");
+    let labels = drift_labels(&key, "output_tokens").and(&[("window", "current")]);
+    let first = loop {
+        let m = server.scrape().await;
+        if m.get(WINDOW_SAMPLES, &labels).is_some() {
+            break Some((started.elapsed(), send.is_finished()));
+        }
+        if send.is_finished() {
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let summary = send.await.expect("simulate task");
+    server.stop().await;
+    let (at, finished) = first.expect("no verdict while sending");
+    eprintln!(
+        "[live] first verdict after {:.1} s of a {:.0} s send ({summary})",
+        at.as_secs_f64(),
+        duration.as_secs_f64()
+    );
+    assert!(
+        !finished && at <= LIVE_VERDICT_BOUND,
+        "first verdict after {at:?}"
+    );
+}
+
+/// Wall time within which the service's timer must show a verdict of time-scaled traffic.
+const LIVE_VERDICT_BOUND: Duration = Duration::from_secs(15);
