@@ -200,9 +200,8 @@ impl DriftMonitors {
                     }
                 }
             }
-            let over = verdict
-                .p_value
-                .is_some_and(|p| p < config.mmd_p_value_threshold);
+            // The same evidence as every embedding signal: an effect size and a p-value.
+            let over = config.mmd_crossed(verdict.score, verdict.p_value);
             verdict.streak = if over { state.verdict.streak + 1 } else { 0 };
             verdict.detected = verdict.streak >= config.consecutive;
             state.verdict = verdict;
