@@ -388,8 +388,10 @@ def latency():
             heatmap("Duration distribution", "Calls per duration bucket over time. A band at the client timeout is calls that timed out; a new band far up is a slow model or feature: split with the variables.", "s", dur, GENAI),
             ts("Duration p95 by error type", "p95 duration of failed calls by error type (empty = success). Failures at the timeout value are timeouts; instant failures are rejections (429, 400).", "s",
                *quantiles(dur, GENAI, "error_type", qs=(0.95,))),
-            ts("Streamed share of calls", "Share of calls that streamed (they have a time to first token). A drop means a client stopped streaming, so TTFT panels cover fewer calls.", "percentunit",
-               target(rate(ttft + "_count", GENAI) + " / " + rate(dur + "_count", GENAI)), min=0, max=1),
+            ts("Duration p50 and p95, streamed vs not", "Call duration split by gen_ai_request_stream: true (streamed), false, unknown (the instrumentation does not say). A streamed call's duration includes the whole answer, so compare each line with itself; a rise in one only points at that path (a proxy buffering streams, a non-streaming batch feature).", "s",
+               *quantiles(dur, GENAI, "gen_ai_request_stream", qs=(0.5, 0.95))),
+            ts("Calls by stream mode", "Share of calls that streamed, did not, or whose instrumentation does not say. A drop in the streamed share means a client stopped streaming, so TTFT panels cover fewer calls.", "percentunit",
+               target(rate(dur + "_count", GENAI, by="gen_ai_request_stream") + " / ignoring(gen_ai_request_stream) group_left " + rate(dur + "_count", GENAI), "{{gen_ai_request_stream}}"), min=0, max=1),
         ]),
         ("Service-level objectives", [
             ts("Availability burn rate", "How fast each service burns its availability error budget (1 = exactly the budget over 30 days), over 1 h and 6 h. Above 14.4 (1 h) or 6 (6 h) pages together with the short window.", "none",
@@ -610,7 +612,7 @@ def self_():
 BUILDERS = {
     "overview": (overview, "Calls, errors, tokens, spend, time to first token, finish reasons, top models and firing alerts of the GenAI calls llmwatch derives from OpenTelemetry traces."),
     "cost": (cost, "Spend by model, service, feature and cost component; budgets, top spenders, unpriced models, cost per call and projected spend."),
-    "latency": (latency, "Time to first token, time per output token and call duration as percentiles and heatmaps per model and service, streaming share, and SLO burn rates."),
+    "latency": (latency, "Time to first token, time per output token and call duration as percentiles and heatmaps per model and service, streamed vs not, and SLO burn rates."),
     "quality": (quality, "Evaluation and judge scores, SPC charts with their limits, truncation and refusal ratios, canary probes, user feedback, implicit session signals and the survivorship-bias indicator."),
     "drift": (drift, "Drift statistics and p-values per signal and key, detected flags, and response-model and fingerprint changes over time."),
     "safety": (safety, "Safety pattern flags on prompts and answers by category and source, with the refusal ratio."),

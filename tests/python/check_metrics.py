@@ -80,6 +80,8 @@ EMITTERS: dict[str, dict] = {
         # (gen_ai.output.messages[].finish_reason), so llmwatch may count it.
         "finish_reasons_lenient": "streamed",
         "ttft": "none",
+        # No stream flag: every call's duration is gen_ai_request_stream="unknown".
+        "stream_flag": "none",
     },
     # opentelemetry-instrumentation-openai 0.62.4 (OpenLLMetry):
     # gen_ai.usage.input_tokens / output_tokens / cache_read.input_tokens on
@@ -92,6 +94,8 @@ EMITTERS: dict[str, dict] = {
                    "cache_write": "none", "reasoning": "non_streamed"},
         "finish_reasons": "all",
         "ttft": "streamed",
+        # gen_ai.is_streaming on every call, true or false.
+        "stream_flag": "all",
     },
 }
 
@@ -409,6 +413,15 @@ def run_checks(m: Metrics, ledger: list[dict], services: list[str]) -> Report:
             rep.check(f"{tag} {DURATION}_count with error_type", n_err,
                       m.total(DURATION + "_count", lambda lb: lb.get("error_type", "") != "",
                               **M))
+            # Streaming vs not, as the emitter says (or "unknown" when it does not).
+            if caps["stream_flag"] == "all":
+                by_stream = {"true": sum(1 for c in mc if c["streamed"]),
+                             "false": sum(1 for c in mc if not c["streamed"]), "unknown": 0}
+            else:
+                by_stream = {"true": 0, "false": 0, "unknown": len(mc)}
+            for value, want in by_stream.items():
+                rep.check(f"{tag} {DURATION}_count gen_ai_request_stream={value}", want,
+                          m.total(DURATION + "_count", gen_ai_request_stream=value, **M))
             streamed = [c for c in mc if c["streamed"] and c["status"] == 200]
             if streamed:
                 fastest = min(c["first_chunk_delay_s"] for c in streamed)

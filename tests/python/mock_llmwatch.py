@@ -74,7 +74,10 @@ def ingest_span(service: str, sp) -> None:
     err = a.get("error.type") or ("_OTHER" if sp.status.code == 2 else "")
     dur = (sp.end_time_unix_nano - sp.start_time_unix_nano) / 1e9
     inc("llmwatch_llm_calls_total", dict(std, error_type=err))
-    observe("gen_ai_client_operation_duration_seconds", dict(std, error_type=err), dur, BUCKETS)
+    flag = a.get("gen_ai.is_streaming", a.get("llm.is_streaming"))
+    stream = "unknown" if flag is None else ("true" if flag else "false")
+    observe("gen_ai_client_operation_duration_seconds",
+            dict(std, error_type=err, gen_ai_request_stream=stream), dur, BUCKETS)
     tokens = {
         "input": a.get("gen_ai.usage.input_tokens"),
         "output": a.get("gen_ai.usage.output_tokens"),

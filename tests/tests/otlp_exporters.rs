@@ -255,22 +255,35 @@ fn assert_fixture(m: &Metrics, transport: &str) {
     assert_eq!(finish(&embeddings, "stop"), None);
     assert_eq!(m.total(FINISH), 5.0);
 
-    // Duration: 1.5 s and 2.0 s both above 1.28 and within 2.56.
-    assert_eq!(m.count(DURATION, &gpt), 2.0);
-    assert_eq!(m.sum_of(DURATION, &gpt), 3.5);
-    assert_eq!(m.bucket(DURATION, &gpt, 1.28), 0.0);
-    assert_eq!(m.bucket(DURATION, &gpt, 2.56), 2.0);
-    assert_eq!(m.bucket(DURATION, &gpt, f64::INFINITY), 2.0);
-    let rate_limited = gpt_failed.and(&[("error_type", "RateLimitError")]);
+    // Duration by stream mode: gpt-4o's 1.5 s call did not stream and its 2.0 s call did (both
+    // above 1.28 and within 2.56); the other spans do not say.
+    let stream = |labels: &Labels, mode: &str| labels.and(&[("gen_ai_request_stream", mode)]);
+    let (gpt_streamed, gpt_unary) = (stream(&gpt, "true"), stream(&gpt, "false"));
+    assert_eq!(m.count(DURATION, &gpt_streamed), 1.0);
+    assert_eq!(m.sum_of(DURATION, &gpt_streamed), 2.0);
+    assert_eq!(m.count(DURATION, &gpt_unary), 1.0);
+    assert_eq!(m.sum_of(DURATION, &gpt_unary), 1.5);
+    assert_eq!(
+        m.get(&format!("{DURATION}_count"), &stream(&gpt, "unknown")),
+        None
+    );
+    for gpt_call in [&gpt_streamed, &gpt_unary] {
+        assert_eq!(m.bucket(DURATION, gpt_call, 1.28), 0.0);
+        assert_eq!(m.bucket(DURATION, gpt_call, 2.56), 1.0);
+    }
+    let rate_limited = stream(&gpt_failed, "unknown").and(&[("error_type", "RateLimitError")]);
     assert_eq!(m.count(DURATION, &rate_limited), 1.0);
     assert_eq!(m.bucket(DURATION, &rate_limited, 0.08), 0.0);
     assert_eq!(m.bucket(DURATION, &rate_limited, 0.16), 1.0);
-    assert_eq!(m.bucket(DURATION, &claude, 2.56), 0.0);
-    assert_eq!(m.bucket(DURATION, &claude, 5.12), 1.0);
-    assert_eq!(m.bucket(DURATION, &o3, 10.24), 0.0);
-    assert_eq!(m.bucket(DURATION, &o3, 20.48), 1.0);
-    assert_eq!(m.bucket(DURATION, &embeddings, 0.04), 0.0);
-    assert_eq!(m.bucket(DURATION, &embeddings, 0.08), 1.0);
+    let claude_any = stream(&claude, "unknown");
+    assert_eq!(m.bucket(DURATION, &claude_any, 2.56), 0.0);
+    assert_eq!(m.bucket(DURATION, &claude_any, 5.12), 1.0);
+    let o3_any = stream(&o3, "unknown");
+    assert_eq!(m.bucket(DURATION, &o3_any, 10.24), 0.0);
+    assert_eq!(m.bucket(DURATION, &o3_any, 20.48), 1.0);
+    let embeddings_any = stream(&embeddings, "unknown");
+    assert_eq!(m.bucket(DURATION, &embeddings_any, 0.04), 0.0);
+    assert_eq!(m.bucket(DURATION, &embeddings_any, 0.08), 1.0);
 
     // Time to first chunk: the one streamed call, 0.3 s, in le=0.32 and not in le=0.16.
     assert_eq!(m.count(TTFT, &gpt), 1.0);
@@ -435,11 +448,13 @@ async fn hand_written_otlp_json_becomes_exact_metrics() {
         m.value(FINISH, &ok.and(&[("finish_reason", "tool_call")])),
         1.0
     );
-    assert_eq!(m.bucket(DURATION, &ok, 0.64), 0.0);
-    assert_eq!(m.bucket(DURATION, &ok, 1.28), 1.0);
-    assert_eq!(m.sum_of(DURATION, &ok), 0.75);
-    assert_eq!(m.bucket(DURATION, &timed_out, 20.48), 0.0);
-    assert_eq!(m.bucket(DURATION, &timed_out, 40.96), 1.0);
+    let ok_streamed = ok.and(&[("gen_ai_request_stream", "true")]);
+    assert_eq!(m.bucket(DURATION, &ok_streamed, 0.64), 0.0);
+    assert_eq!(m.bucket(DURATION, &ok_streamed, 1.28), 1.0);
+    assert_eq!(m.sum_of(DURATION, &ok_streamed), 0.75);
+    let timed_out_unknown = timed_out.and(&[("gen_ai_request_stream", "unknown")]);
+    assert_eq!(m.bucket(DURATION, &timed_out_unknown, 20.48), 0.0);
+    assert_eq!(m.bucket(DURATION, &timed_out_unknown, 40.96), 1.0);
     assert_eq!(m.bucket(TTFT, &ok, 0.16), 0.0);
     assert_eq!(m.bucket(TTFT, &ok, 0.32), 1.0);
     // (0.75 - 0.3) / 63 ≈ 0.0071 s per chunk.
@@ -469,6 +484,8 @@ fn finish_label(reason: &str) -> &'static str {
 #[derive(Default)]
 struct Expected {
     calls: BTreeMap<Labels, f64>,
+    /// Calls by label set, error type and stream mode.
+    durations: BTreeMap<Labels, f64>,
     tokens: BTreeMap<Labels, f64>,
     finishes: BTreeMap<Labels, f64>,
     first_chunks: BTreeMap<Labels, f64>,
@@ -485,10 +502,17 @@ fn expected_from(generator: Generator) -> Expected {
             &text("gen_ai.request.model"),
             &text("gen_ai.response.model"),
         );
+        let with_error = labels.and(&[("error_type", &text("error.type"))]);
+        let stream = match span.attribute("gen_ai.request.stream") {
+            Some(AttrValue::Bool(true)) => "true",
+            Some(AttrValue::Bool(false)) => "false",
+            _ => "unknown",
+        };
         *expected
-            .calls
-            .entry(labels.and(&[("error_type", &text("error.type"))]))
+            .durations
+            .entry(with_error.and(&[("gen_ai_request_stream", stream)]))
             .or_default() += 1.0;
+        *expected.calls.entry(with_error).or_default() += 1.0;
         for (key, token_type) in [
             ("gen_ai.usage.input_tokens", "input"),
             ("gen_ai.usage.output_tokens", "output"),
@@ -554,9 +578,12 @@ async fn simulate_round_trip(protocol: Protocol, transport: &str) {
     let m = server.scrape().await;
     for (labels, calls) in &expected.calls {
         assert_eq!(m.value(CALLS, labels), *calls, "{CALLS}{labels}");
-        let duration = labels.clone();
-        assert_eq!(m.count(DURATION, &duration), *calls, "{DURATION}{labels}");
     }
+    for (labels, calls) in &expected.durations {
+        assert_eq!(m.count(DURATION, labels), *calls, "{DURATION}{labels}");
+    }
+    let duration_series = m.named(&format!("{DURATION}_count")).count();
+    assert_eq!(duration_series, expected.durations.len());
     // Every nonzero call series was expected (label sets with only failed calls also expose a
     // zero success series).
     let nonzero = m.named(CALLS).filter(|s| s.value > 0.0).count();

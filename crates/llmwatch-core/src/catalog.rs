@@ -179,9 +179,9 @@ pub const CATALOG: &[MetricDef] = &[
         name: names::OPERATION_DURATION,
         kind: Histogram,
         unit: "s",
-        help: "Duration of model calls as the client saw them.",
+        help: "Duration of model calls as the client saw them, by error type and whether the call streamed (true, false, unknown).",
         prefix: LabelPrefix::GenAi,
-        labels: &["error_type"],
+        labels: &["error_type", "gen_ai_request_stream"],
         buckets: DURATION_BUCKETS,
     },
     MetricDef {

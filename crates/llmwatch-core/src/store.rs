@@ -6,6 +6,7 @@
 //! folded into the overflow entry, so memory is bounded by configuration, not traffic.
 
 use std::hash::BuildHasher;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 use hashbrown::{DefaultHashBuilder, HashTable};
@@ -63,7 +64,7 @@ struct Series {
     labels: Box<[Box<str>]>,
     last_seen_seconds: AtomicU64,
     calls_ok: AtomicU64,
-    duration_ok: AtomicHistogram,
+    duration_ok: DurationByStream,
     errors: Mutex<Vec<ErrorCells>>,
     finish_reasons: [AtomicU64; 6],
     finish_reasons_seen: AtomicU8,
@@ -119,7 +120,44 @@ struct CostCells {
 struct ErrorCells {
     error_type: Box<str>,
     calls: u64,
-    duration: AtomicHistogram,
+    duration: DurationByStream,
+}
+
+/// `gen_ai_request_stream` values of the duration histogram: whether the call streamed, as the
+/// instrumentation said (a flag, a first-chunk event or a first-chunk time), or `unknown`.
+const STREAM_VALUES: [&str; 3] = ["true", "false", "unknown"];
+
+fn stream_index(streaming: Option<bool>) -> usize {
+    match streaming {
+        Some(true) => 0,
+        Some(false) => 1,
+        None => 2,
+    }
+}
+
+/// One duration histogram per stream value, each made when its first call arrives: a streamed
+/// call's duration includes the whole generation and a non-streamed one's does too, but users
+/// compare them separately, and most label sets only ever see one value.
+#[derive(Debug, Default)]
+struct DurationByStream([OnceLock<AtomicHistogram>; 3]);
+
+impl DurationByStream {
+    fn observe(&self, streaming: Option<bool>, seconds: f64, count: u64) {
+        self.0[stream_index(streaming)]
+            .get_or_init(|| AtomicHistogram::new(catalog::DURATION_BUCKETS))
+            .observe(seconds, count);
+    }
+
+    fn snapshot_into(&self, labels: Vec<(String, String)>, family: &mut FamilySnapshot) {
+        for (cell, value) in self.0.iter().zip(STREAM_VALUES) {
+            if let Some(histogram) = cell.get() {
+                family.push_histogram(
+                    with_label(&labels, "gen_ai_request_stream", value),
+                    histogram.snapshot(),
+                );
+            }
+        }
+    }
 }
 
 impl GenAiStore {
@@ -293,7 +331,7 @@ impl Series {
             labels,
             last_seen_seconds: AtomicU64::new(0),
             calls_ok: AtomicU64::new(0),
-            duration_ok: duration(),
+            duration_ok: DurationByStream::default(),
             errors: Mutex::new(Vec::new()),
             finish_reasons: Default::default(),
             finish_reasons_seen: AtomicU8::new(0),
@@ -318,11 +356,10 @@ impl Series {
         match call.error_type {
             None => {
                 self.calls_ok.fetch_add(count, Relaxed);
-                self.duration_ok.observe(call.duration_seconds, count);
+                self.duration_ok
+                    .observe(call.streaming, call.duration_seconds, count);
             }
-            Some(error_type) => {
-                self.record_error(truncate(error_type), call.duration_seconds, count)
-            }
+            Some(error_type) => self.record_error(truncate(error_type), call, count),
         }
         for (reason, n) in call.finish_reasons.iter() {
             self.finish_reasons[reason as usize].fetch_add(u64::from(n) * count, Relaxed);
@@ -345,7 +382,7 @@ impl Series {
         }
     }
 
-    fn record_error(&self, error_type: &str, duration_seconds: f64, count: u64) {
+    fn record_error(&self, error_type: &str, call: &LlmCall<'_>, count: u64) {
         let mut errors = self.errors.lock();
         let index = match errors.iter().position(|e| &*e.error_type == error_type) {
             Some(index) => index,
@@ -364,7 +401,9 @@ impl Series {
         };
         let cells = &mut errors[index];
         cells.calls += count;
-        cells.duration.observe(duration_seconds, count);
+        cells
+            .duration
+            .observe(call.streaming, call.duration_seconds, count);
     }
 
     fn snapshot_into(&self, labels: &[(String, String)], families: &mut SeriesFamilies) {
@@ -372,16 +411,15 @@ impl Series {
         families
             .calls
             .push_scalar(with("error_type", ""), self.calls_ok.load(Relaxed) as f64);
-        families
-            .duration
-            .push_histogram(with("error_type", ""), self.duration_ok.snapshot());
+        self.duration_ok
+            .snapshot_into(with("error_type", ""), &mut families.duration);
         for cells in self.errors.lock().iter() {
             families
                 .calls
                 .push_scalar(with("error_type", &cells.error_type), cells.calls as f64);
-            families.duration.push_histogram(
+            cells.duration.snapshot_into(
                 with("error_type", &cells.error_type),
-                cells.duration.snapshot(),
+                &mut families.duration,
             );
         }
         let finish_seen = self.finish_reasons_seen.load(Relaxed);
@@ -511,7 +549,7 @@ impl ErrorCells {
         ErrorCells {
             error_type: error_type.into(),
             calls: 0,
-            duration: AtomicHistogram::new(catalog::DURATION_BUCKETS),
+            duration: DurationByStream::default(),
         }
     }
 }
