@@ -571,6 +571,9 @@ pub enum Chart {
     Ewma,
     /// Two-sided tabular CUSUM (settings k, h).
     Cusum,
+    /// Standardized binomial EWMA of per-interval proportions, the live monitors' ratio chart
+    /// (settings lambda, L, warmup); the file holds `[events, trials]` pairs.
+    BinomialEwma,
 }
 
 /// `llmwatch spc`: charts a series; returns the alarm indices and every charted point.
@@ -578,6 +581,9 @@ pub fn spc(chart: Chart, mut settings: Settings, values: &Sample) -> anyhow::Res
     use llmwatch_stats::spc::{
         BaselineConfig, ControlChart, CusumChart, CusumConfig, EwmaChart, EwmaConfig, alarm_indices,
     };
+    if chart == Chart::BinomialEwma {
+        return binomial_spc(settings, values);
+    }
     let Sample::Numbers(values) = values else {
         bail!("spc charts numbers; this file holds {}", values.kind());
     };
@@ -605,6 +611,7 @@ pub fn spc(chart: Chart, mut settings: Settings, values: &Sample) -> anyhow::Res
             )?;
             ("ewma", EwmaChart::new(config)?.run_chart(values)?)
         }
+        Chart::BinomialEwma => unreachable!("charted by binomial_spc"),
         Chart::Cusum => {
             let defaults = CusumConfig::default();
             let config = CusumConfig {
@@ -624,6 +631,61 @@ pub fn spc(chart: Chart, mut settings: Settings, values: &Sample) -> anyhow::Res
     Ok(json!({
         "chart": name,
         "n": values.len(),
+        "alarm_indices": alarms,
+        "first_alarm_index": alarms.first(),
+        "points": points,
+    }))
+}
+
+/// `llmwatch spc --chart binomial-ewma`: intervals of `[events, trials]`; the first `warmup` give
+/// the in-control proportion `p0` (reported as `p0`) and are not charted. The defaults are the
+/// live monitors' (`[drift.spc]`), so a ratio alarm seen on `/metrics` can be replayed here.
+fn binomial_spc(mut settings: Settings, values: &Sample) -> anyhow::Result<Value> {
+    use llmwatch_core::drift::SpcConfig;
+    use llmwatch_stats::spc::{BinomialEwmaChart, BinomialEwmaConfig, alarm_indices};
+    let Sample::Vectors(intervals) = values else {
+        bail!(
+            "the binomial chart reads [events, trials] pairs; this file holds {}",
+            values.kind()
+        );
+    };
+    let defaults = SpcConfig::default();
+    let config = BinomialEwmaConfig {
+        lambda: settings.number("lambda")?.unwrap_or(defaults.lambda),
+        l: settings.number("L")?.unwrap_or(defaults.l),
+        warmup: match settings.integer("warmup")? {
+            Some(n) => usize::try_from(n).context("--set warmup: too large")?,
+            None => defaults.warmup_intervals,
+        },
+    };
+    settings.finish("the binomial EWMA chart", &["lambda", "L", "warmup"])?;
+    let mut chart = BinomialEwmaChart::new(config)?;
+    let mut points = Vec::new();
+    for (index, interval) in intervals.iter().enumerate() {
+        let count = |x: f64| (x >= 0.0 && x.fract() == 0.0 && x <= u64::MAX as f64).then_some(x);
+        let (events, trials) = match interval.as_slice() {
+            &[events, trials] => match (count(events), count(trials)) {
+                (Some(events), Some(trials)) => (events as u64, trials as u64),
+                _ => bail!(
+                    "interval {index}: events and trials must be whole numbers ≥ 0, got \
+                     [{events}, {trials}]"
+                ),
+            },
+            other => bail!(
+                "interval {index}: expected [events, trials], got {} numbers",
+                other.len()
+            ),
+        };
+        let point = chart
+            .update(events, trials)
+            .with_context(|| format!("interval {index}"))?;
+        points.extend(point);
+    }
+    let alarms = alarm_indices(&points);
+    Ok(json!({
+        "chart": "binomial_ewma",
+        "n": intervals.len(),
+        "p0": chart.baseline().map(|(p0, _)| p0),
         "alarm_indices": alarms,
         "first_alarm_index": alarms.first(),
         "points": points,

@@ -79,17 +79,18 @@ enum Command {
     },
     /// Chart a series with an EWMA or CUSUM control chart and report its alarms.
     Spc {
-        /// ewma or cusum.
+        /// ewma, cusum or binomial-ewma.
         #[arg(long, value_enum)]
         chart: Chart,
         /// A chart setting (repeatable): `mean`, `sigma`, `warmup`, `reset`, and `lambda`, `L`
-        /// (EWMA) or `k`, `h` (CUSUM).
+        /// (EWMA) or `k`, `h` (CUSUM); `lambda`, `L`, `warmup` (binomial EWMA).
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
         /// Print one JSON object (with every charted point).
         #[arg(long)]
         json: bool,
-        /// The series: a JSON array of numbers or one number per line.
+        /// The series: a JSON array of numbers or one number per line; for binomial-ewma a
+        /// JSON array of `[events, trials]` pairs, one per interval.
         file: PathBuf,
     },
     /// Compare two sets of OTLP files (read as `replay` reads them): which signals moved, per

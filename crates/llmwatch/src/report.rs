@@ -7,8 +7,11 @@
 //!   bins, and Wasserstein-1 normalised by the reference standard deviation (population, ddof 0;
 //!   null for a constant reference). It *moved* when PSI ≥ `psi` (0.2) and KS p < `alpha` (0.01);
 //! * categorical signal: chi-square 2×k contingency (Yates at dof 1, as scipy's default) and the
-//!   base-2 Jensen–Shannon distance over the union of categories. It *moved* when JS ≥ `js` (0.1)
-//!   and chi-square p < `alpha`;
+//!   base-2 Jensen–Shannon distance over the union of categories, both after pooling the
+//!   categories too sparse for the chi-square approximation (expected count under 5 on either
+//!   side, as the live monitors do), so that a rare error type moving by a count or two is not
+//!   reported as drift. It *moved* when JS ≥ `js` (0.1) and chi-square p < `alpha`; the
+//!   `categories` table keeps every category as counted;
 //! * either needs at least `min_count` (30) values on each side, else `insufficient_data`.
 //!
 //! Every value a call has counts once (sampling weights are not applied: uniform sampling does
@@ -24,7 +27,7 @@ use llmwatch_core::Pricer;
 use llmwatch_core::drift::signals::{CategoricalSignal, NumericSignal};
 use llmwatch_semconv::Normalizer;
 use llmwatch_stats::binned::{align_categories, jensen_shannon_from_counts, psi};
-use llmwatch_stats::chi2::chi2_contingency;
+use llmwatch_stats::chi2::{MIN_EXPECTED_COUNT, chi2_contingency, pool_sparse_categories};
 use llmwatch_stats::distance::wasserstein_distance;
 use llmwatch_stats::ks::{Alternative, KsMethod, ks_2samp};
 use serde::Serialize;
@@ -556,11 +559,13 @@ fn categorical(
         }
     }
     report.largest_change = largest;
-    let chi2 = chi2_contingency(&aligned.reference, &aligned.current, true)?;
+    let (reference, current) =
+        pool_sparse_categories(&aligned.reference, &aligned.current, MIN_EXPECTED_COUNT);
+    let chi2 = chi2_contingency(&reference, &current, true)?;
     report.chi2_statistic = Some(chi2.statistic);
     report.chi2_p_value = Some(chi2.p_value);
     report.chi2_dof = Some(chi2.dof);
-    let js = jensen_shannon_from_counts(&aligned.reference, &aligned.current)?;
+    let js = jensen_shannon_from_counts(&reference, &current)?;
     report.js = Some(js);
     let enough = n_reference >= rules.min_count && n_current >= rules.min_count;
     report.moved = enough && js >= rules.js && chi2.p_value < rules.alpha;
@@ -882,6 +887,54 @@ mod tests {
         assert_eq!(number(2_500_000.0), "2.50e6");
         assert_eq!(number(-12.0), "-12");
         assert_eq!(number(f64::NAN), "—");
+    }
+
+    fn counts(pairs: &[(&str, u64)]) -> BTreeMap<String, u64> {
+        pairs.iter().map(|&(k, n)| (k.to_owned(), n)).collect()
+    }
+
+    #[test]
+    fn rare_categories_are_pooled_before_testing_but_listed_as_counted() {
+        // Two error types on 1 and 2 calls of ~200: expected counts far under 5, so they pool,
+        // and the pool (3) is still sparse, so it takes `stop` too: nothing left to compare.
+        let reference = counts(&[("stop", 200), ("timeout", 1)]);
+        let current = counts(&[("stop", 200), ("rate_limit", 2)]);
+        let report = categorical("error_type", &reference, &current, &Rules::default()).unwrap();
+        assert_eq!(report.chi2_dof, Some(0));
+        assert_eq!(report.chi2_p_value, Some(1.0));
+        assert_eq!(report.js, Some(0.0));
+        assert_eq!(report.status, STABLE);
+        let listed: Vec<(&str, u64, u64)> = report
+            .categories
+            .iter()
+            .map(|c| (c.category.as_str(), c.reference, c.current))
+            .collect();
+        assert_eq!(
+            listed,
+            [("rate_limit", 0, 2), ("stop", 200, 200), ("timeout", 1, 0)]
+        );
+    }
+
+    #[test]
+    fn a_category_past_the_rule_stands_on_its_own() {
+        // `length` appears on 50 of 200 calls and stands; the two rare ones (5 and 6 calls in
+        // all, under the 10 that Cochran's rule asks here) pool into one column of 11.
+        let reference = counts(&[("stop", 195), ("content_filter", 3), ("tool_call", 2)]);
+        let current = counts(&[
+            ("stop", 144),
+            ("length", 50),
+            ("content_filter", 3),
+            ("tool_call", 3),
+        ]);
+        let report = categorical("finish_reason", &reference, &current, &Rules::default()).unwrap();
+        // Kept columns in name order (length, stop), then the pool.
+        let (r, c) = ([0, 195, 5], [50, 144, 6]);
+        assert_eq!(report.chi2_dof, Some(2));
+        let pooled = chi2_contingency(&r, &c, true).unwrap();
+        assert_eq!(report.chi2_statistic, Some(pooled.statistic));
+        assert!(pooled.p_value < 1e-10, "{report:?}");
+        assert_eq!(report.js, Some(jensen_shannon_from_counts(&r, &c).unwrap()));
+        assert_eq!(report.status, MOVED);
     }
 
     #[test]

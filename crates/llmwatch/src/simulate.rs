@@ -1984,6 +1984,44 @@ fn otel_value(value: AttrValue) -> Value {
     }
 }
 
+/// How long one export may take.
+const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The OTLP exporter of one signal (`SpanExporter`, `LogExporter`) for the chosen protocol. The
+/// two builders share no trait, hence a macro; `$url` turns the base endpoint into the signal's
+/// OTLP/HTTP URL.
+macro_rules! otlp_exporter {
+    ($exporter:path, $args:expr, $url:expr) => {
+        match $args.protocol {
+            Protocol::Grpc => <$exporter>::builder()
+                .with_tonic()
+                .with_endpoint($args.endpoint.clone())
+                .with_timeout(EXPORT_TIMEOUT)
+                .build(),
+            Protocol::HttpProtobuf => <$exporter>::builder()
+                .with_http()
+                .with_http_client(blocking_http_client().await?)
+                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                .with_endpoint($url(&$args.endpoint))
+                .with_timeout(EXPORT_TIMEOUT)
+                .build(),
+        }
+    };
+}
+
+/// The HTTP client of the OTLP/HTTP exporters. The batch processors export on their own
+/// threads, outside any async runtime, so they get the blocking client, built off the runtime as
+/// reqwest requires.
+async fn blocking_http_client() -> anyhow::Result<reqwest::blocking::Client> {
+    tokio::task::spawn_blocking(|| {
+        reqwest::blocking::Client::builder()
+            .timeout(EXPORT_TIMEOUT)
+            .build()
+    })
+    .await?
+    .context("building the HTTP client")
+}
+
 /// One service's tracer provider: its resource, the OTLP exporter and the batch processor.
 async fn provider(
     args: &SimulateArgs,
@@ -1992,33 +2030,8 @@ async fn provider(
     stats: &Arc<ExportStats>,
     ids: &Arc<PlannedIds>,
 ) -> anyhow::Result<SdkTracerProvider> {
-    const TIMEOUT: Duration = Duration::from_secs(10);
-    let exporter = match args.protocol {
-        Protocol::Grpc => opentelemetry_otlp::SpanExporter::builder()
-            .with_tonic()
-            .with_endpoint(args.endpoint.clone())
-            .with_timeout(TIMEOUT)
-            .build(),
-        Protocol::HttpProtobuf => {
-            // The batch processor exports on its own thread, outside any async runtime, so the
-            // HTTP exporter gets the blocking client, built off the runtime as reqwest requires.
-            let client = tokio::task::spawn_blocking(|| {
-                reqwest::blocking::Client::builder()
-                    .timeout(TIMEOUT)
-                    .build()
-            })
-            .await?
-            .context("building the HTTP client")?;
-            opentelemetry_otlp::SpanExporter::builder()
-                .with_http()
-                .with_http_client(client)
-                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                .with_endpoint(traces_url(&args.endpoint))
-                .with_timeout(TIMEOUT)
-                .build()
-        }
-    }
-    .with_context(|| format!("building the OTLP exporter for {}", args.endpoint))?;
+    let exporter = otlp_exporter!(opentelemetry_otlp::SpanExporter, args, traces_url)
+        .with_context(|| format!("building the OTLP exporter for {}", args.endpoint))?;
     let processor = BatchSpanProcessor::builder(Counted {
         inner: exporter,
         stats: stats.clone(),
@@ -2080,32 +2093,8 @@ async fn logger_provider(
     queue: usize,
     stats: &Arc<ExportStats>,
 ) -> anyhow::Result<SdkLoggerProvider> {
-    const TIMEOUT: Duration = Duration::from_secs(10);
-    let exporter = match args.protocol {
-        Protocol::Grpc => opentelemetry_otlp::LogExporter::builder()
-            .with_tonic()
-            .with_endpoint(args.endpoint.clone())
-            .with_timeout(TIMEOUT)
-            .build(),
-        Protocol::HttpProtobuf => {
-            // Like the span exporter: the batch processor exports from its own thread.
-            let client = tokio::task::spawn_blocking(|| {
-                reqwest::blocking::Client::builder()
-                    .timeout(TIMEOUT)
-                    .build()
-            })
-            .await?
-            .context("building the HTTP client")?;
-            opentelemetry_otlp::LogExporter::builder()
-                .with_http()
-                .with_http_client(client)
-                .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                .with_endpoint(logs_url(&args.endpoint))
-                .with_timeout(TIMEOUT)
-                .build()
-        }
-    }
-    .with_context(|| format!("building the OTLP log exporter for {}", args.endpoint))?;
+    let exporter = otlp_exporter!(opentelemetry_otlp::LogExporter, args, logs_url)
+        .with_context(|| format!("building the OTLP log exporter for {}", args.endpoint))?;
     let processor = BatchLogProcessor::builder(Counted {
         inner: exporter,
         stats: stats.clone(),

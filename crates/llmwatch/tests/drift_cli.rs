@@ -584,6 +584,86 @@ fn spc_alarms_on_a_step() {
 }
 
 #[test]
+fn binomial_chart_replays_the_live_ratio_chart() {
+    let mut files = Files::new();
+    // Two warm-up intervals give p0 = 2/200 = 0.01 (N = 200); then 10 errors in 100 calls.
+    let intervals = json!([[1, 100], [1, 100], [10, 100], [1, 100], [0, 50], [0, 50]]);
+    let file = files.json(&intervals);
+    let out = run_json(&[
+        "spc",
+        "--chart",
+        "binomial-ewma",
+        "--set",
+        "warmup=2",
+        &file,
+        "--json",
+    ]);
+    assert_eq!(out["chart"], "binomial_ewma");
+    assert_eq!(out["n"], 6);
+    close("p0", &out["p0"], &json!(0.01));
+    assert_eq!(out["alarm_indices"], json!([2]));
+    assert_eq!(out["first_alarm_index"], 2);
+    let points = out["points"].as_array().unwrap();
+    assert_eq!(points.len(), 4);
+    // Interval 2 (λ 0.2, L 4.5, the live defaults): s = sqrt(0.01·0.99/100), u = 0.09 / s,
+    // z = λu; Var z = λ/(2−λ)(1 − (1−λ)²) + p0(1−p0)/N · (λ/s)².
+    assert_eq!(points[0]["index"], 2);
+    close("u_2", &points[0]["observation"], &json!(9.04534033733291));
+    close("z_2", &points[0]["value"], &json!(1.809068067466582));
+    close("limit_2", &points[0]["upper"], &json!(1.10227038425243));
+    assert_eq!(points[0]["alarm"], true);
+    // Back to p0: z decays (0.8 z) under a limit that widens as a_t and t grow.
+    close("z_3", &points[1]["value"], &json!(1.4472544539732657));
+    close("limit_3", &points[1]["upper"], &json!(1.624992307674101));
+    assert_eq!(points[1]["alarm"], false);
+    // With the default warm-up (60 intervals) nothing is charted yet.
+    let out = run_json(&["spc", "--chart", "binomial-ewma", &file, "--json"]);
+    assert_eq!(out["p0"], Value::Null);
+    assert_eq!(out["points"], json!([]));
+
+    fails(
+        &[
+            "spc",
+            "--chart",
+            "binomial-ewma",
+            &files.json(&json!([1.0, 2.0])),
+        ],
+        "the binomial chart reads [events, trials] pairs; this file holds numbers",
+    );
+    fails(
+        &[
+            "spc",
+            "--chart",
+            "binomial-ewma",
+            &files.json(&json!([[1, 10], [11, 10]])),
+        ],
+        "interval 1: an interval needs 0 ≤ events ≤ trials and trials > 0, got 11 of 10",
+    );
+    fails(
+        &[
+            "spc",
+            "--chart",
+            "binomial-ewma",
+            &files.json(&json!([[0.5, 10]])),
+        ],
+        "interval 0: events and trials must be whole numbers ≥ 0, got [0.5, 10]",
+    );
+    fails(
+        &[
+            "spc",
+            "--chart",
+            "binomial-ewma",
+            &files.json(&json!([[1, 10, 3]])),
+        ],
+        "interval 0: expected [events, trials], got 3 numbers",
+    );
+    fails(
+        &["spc", "--chart", "binomial-ewma", "--set", "k=1", &file],
+        "k",
+    );
+}
+
+#[test]
 fn bad_inputs_are_clear_errors() {
     let mut files = Files::new();
     let numbers = files.json(&json!([1.0, 2.0, 3.0]));
