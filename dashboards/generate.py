@@ -530,7 +530,7 @@ def safety():
             stat("Refusal ratio", "Share of choices ending with finish reason `content_filter` (the provider refused). Orange at 5 %.", "percentunit",
                  target(rate("llmwatch_finish_reasons_total", GENAI + ', finish_reason="content_filter"') + " / " + rate("llmwatch_finish_reasons_total", GENAI)),
                  thresholds=thresholds((0.05, "orange")), w=6, h=5, links=[link("quality")]),
-            ts("Flags per second by category and source", "Safety pattern matches per second, by category (pii_email, pii_phone, pii_credit_card, secret_api_key, prompt_injection, refusal, your own) and source (input or output).", "reqps",
+            ts("Flags per second by category and source", "Safety flags per second, by category (pii_email, pii_phone, pii_credit_card, secret_api_key, prompt_injection, refusal, the safety judge's harmful_content, personal_data, jailbreak_compliance, hate_harassment, your own) and source: input or output (a pattern matched on that side of every scanned call) or judge (the LLM safety judge, on sampled calls only).", "reqps",
                target(rate(flags, QUALITY, "category, source"), "{{category}} ({{source}})"), stack=True),
             ts("Output flag ratio by category", "Share of scanned answers flagged per category on the output side. Red line 0.5 %: above it, with at least 3 flags in 15 minutes, pages.", "percentunit",
                target(rate(flags, QUALITY + ', source="output"', "category") + " / ignoring (category) group_left () " + rate(scanned, QUALITY), "{{category}}"),

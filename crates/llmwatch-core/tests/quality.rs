@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use llmwatch_core::quality::sampler::{MAX_ADJUSTED_COUNT, randomness, rejection_threshold};
 use llmwatch_core::quality::{
     AppliesTo, Category, Decision, Flag, Rule, SafetyConfig, SafetyConfigError, SafetyMonitor,
-    Sampler, SamplingConfig, SamplingConfigError, Source,
+    SafetySampling, Sampler, SamplingConfig, SamplingConfigError, Source,
 };
 use llmwatch_semconv::{
     CapturedContent, FinishReason, FinishReasonCounts, LlmCall, Sampling, TokenUsage,
@@ -268,6 +268,63 @@ fn a_trace_sampled_at_one_rate_is_sampled_at_every_higher_rate() {
     for (pair, rates) in sets.windows(2).zip(rates.windows(2)) {
         assert!(pair[0].is_subset(&pair[1]), "{} → {}", rates[0], rates[1]);
     }
+}
+
+/// The safety judge decides with the quality sampler's rule and its own two rates: unflagged calls
+/// at `rate`, pattern-flagged calls at `flagged_rate`; on the same traces, the lower of a safety
+/// and a quality rate picks a subset of what the higher picks.
+#[test]
+fn the_safety_judge_samples_exactly_r_at_or_above_the_threshold_of_its_rate() {
+    let ids = trace_ids();
+    let expected = |rate: f64| -> BTreeSet<usize> {
+        ids.iter()
+            .enumerate()
+            .filter(|(_, id)| expected_sampled(rate, low_56_bits(id)))
+            .map(|(i, _)| i)
+            .collect()
+    };
+    let decided = |sampler: &Sampler, flagged: bool| -> BTreeSet<usize> {
+        ids.iter()
+            .enumerate()
+            .filter(|(_, id)| sampler.decide(&call(&id[..]), flagged).sampled)
+            .map(|(i, _)| i)
+            .collect()
+    };
+    for (rate, flagged_rate) in [(0.0, 1.0), (0.1, 1.0), (0.05, 0.5), (0.5, 0.1), (0.0, 0.0)] {
+        let rates = SafetySampling { rate, flagged_rate };
+        let sampler = Sampler::new(rates.sampling_config()).unwrap();
+        assert_eq!(decided(&sampler, false), expected(rate), "{rates:?}");
+        assert_eq!(decided(&sampler, true), expected(flagged_rate), "{rates:?}");
+        let unflagged = sampler.decide(&call(&ids[0][..]), false);
+        let flagged = sampler.decide(&call(&ids[0][..]), true);
+        assert_eq!((unflagged.rate, flagged.rate), (rate, flagged_rate));
+    }
+    // The defaults: every flagged call, no other.
+    let defaults = Sampler::new(SafetySampling::default().sampling_config()).unwrap();
+    assert!(decided(&defaults, false).is_empty());
+    assert_eq!(decided(&defaults, true).len(), 1_000);
+    // Nested with the quality sampler on the same R.
+    let safety = Sampler::new(
+        SafetySampling {
+            rate: 0.01,
+            flagged_rate: 1.0,
+        }
+        .sampling_config(),
+    )
+    .unwrap();
+    let quality = Sampler::new(SamplingConfig::uniform(0.05)).unwrap();
+    let (safety_set, quality_set) = (decided(&safety, false), decided(&quality, false));
+    assert!(!safety_set.is_empty() && safety_set.len() < quality_set.len());
+    assert!(safety_set.is_subset(&quality_set));
+    // Rates outside [0, 1] are refused when the sampler is built.
+    let bad = SafetySampling {
+        rate: 0.1,
+        flagged_rate: 1.5,
+    };
+    assert_eq!(
+        Sampler::new(bad.sampling_config()).unwrap_err(),
+        SamplingConfigError::RuleRate { rule: 0, rate: 1.5 }
+    );
 }
 
 fn rule(rate: f64) -> Rule {

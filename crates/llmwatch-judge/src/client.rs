@@ -4,11 +4,12 @@
 use reqwest::Url;
 use serde_json::Value;
 
-use crate::config::{ConfigError, Dimension, JudgeConfig};
+use crate::config::{ConfigError, JudgeConfig};
 use crate::endpoint::{Access, Endpoint, EndpointError, Exchange, Transient};
 use crate::error::{JudgeError, Outcome, Usage, excerpt};
-use crate::parse::{ParseFailure, Parsed, Reply, parse_reply};
+use crate::parse::{ParseFailure, Reply, parse_reply, parse_verdict};
 use crate::prompt::{JudgeRequest, applicable_dimensions, request_body};
+use crate::safety::{SafetyCategory, SafetyVerdict, parse_safety_verdict, safety_request_body};
 
 /// The largest reply body read; a longer one is a parse failure.
 const MAX_REPLY_BYTES: usize = 4 << 20;
@@ -55,6 +56,14 @@ pub fn outcome_of(result: &Result<Verdict, JudgeError>) -> Outcome {
     }
 }
 
+/// A reply that parsed, with what it took.
+struct Exchanged<T> {
+    value: T,
+    usage: Usage,
+    model: String,
+    attempts: u32,
+}
+
 /// A client for one judge endpoint and rubric. Cheap to share (`Arc<Judge>`): evaluations may
 /// run concurrently, and dropping an evaluation's future cancels its request.
 pub struct Judge {
@@ -74,9 +83,9 @@ impl std::fmt::Debug for Judge {
 }
 
 /// What one request came to.
-enum Attempt {
+enum Attempt<T> {
     /// A 2xx reply, parsed or not.
-    Reply(Reply),
+    Reply(Reply<T>),
     /// A failure worth retrying.
     Retry(Transient),
     /// A 4xx other than 429 (or another status that is neither success nor retryable).
@@ -176,20 +185,85 @@ impl Judge {
             return Err(JudgeError::NoApplicableDimension);
         }
         let body = request_body(&self.config, request).to_string();
+        let done = self
+            .exchange(&body, |content| parse_verdict(content, &dimensions))
+            .await?;
+        Ok(Verdict {
+            scores: done.value.scores,
+            reasons: done.value.reasons,
+            usage: done.usage,
+            model: done.model,
+            attempts: done.attempts,
+        })
+    }
+
+    /// The chat-completions body the safety judge sends for `request` (see
+    /// [`safety_request_body`]).
+    pub fn safety_request_body(
+        &self,
+        categories: &[SafetyCategory],
+        request: &JudgeRequest,
+    ) -> Value {
+        safety_request_body(&self.config, categories, request)
+    }
+
+    /// [`Judge::estimate_prompt_tokens`] of the safety judge's body.
+    pub fn estimate_safety_prompt_tokens(
+        &self,
+        categories: &[SafetyCategory],
+        request: &JudgeRequest,
+    ) -> u64 {
+        let bytes = self
+            .safety_request_body(categories, request)
+            .to_string()
+            .len() as u64;
+        bytes.div_ceil(4)
+    }
+
+    /// Asks the judge model whether the call shows each of `categories` (the LLM safety judge;
+    /// see the `safety` module). Same endpoint, retries and strictness as [`Judge::evaluate`]:
+    /// a reply without a boolean and a reason for every category is a parse failure, retried
+    /// once, never a verdict. No category: [`JudgeError::NoApplicableDimension`], nothing sent.
+    pub async fn evaluate_safety(
+        &self,
+        categories: &[SafetyCategory],
+        request: &JudgeRequest,
+    ) -> Result<SafetyVerdict, JudgeError> {
+        if categories.is_empty() {
+            return Err(JudgeError::NoApplicableDimension);
+        }
+        let body = self.safety_request_body(categories, request).to_string();
+        let done = self
+            .exchange(&body, |content| parse_safety_verdict(content, categories))
+            .await?;
+        Ok(SafetyVerdict {
+            categories: done.value,
+            usage: done.usage,
+            model: done.model,
+            attempts: done.attempts,
+        })
+    }
+
+    /// Sends `body` until a reply parses by `parse` (the content of `choices[0].message`), by
+    /// the retry rules of the crate docs.
+    async fn exchange<T>(
+        &self,
+        body: &str,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Result<Exchanged<T>, JudgeError> {
         let mut attempts = 0u32;
         let mut transient_failures = 0u32;
         let mut usage = Usage::default();
         let mut parse_failed = false;
         loop {
             attempts += 1;
-            match self.attempt(&body, &dimensions).await {
+            match self.attempt(body, &parse).await {
                 Attempt::Reply(reply) => {
                     usage.add(reply.usage);
                     match reply.verdict {
-                        Ok(Parsed { scores, reasons }) => {
-                            return Ok(Verdict {
-                                scores,
-                                reasons,
+                        Ok(value) => {
+                            return Ok(Exchanged {
+                                value,
                                 usage,
                                 model: reply.model.unwrap_or_else(|| self.config.model.clone()),
                                 attempts,
@@ -242,7 +316,11 @@ impl Judge {
     }
 
     /// One request, bounded by the timeout from sending to the last byte of the reply.
-    async fn attempt(&self, body: &str, dimensions: &[&Dimension]) -> Attempt {
+    async fn attempt<T>(
+        &self,
+        body: &str,
+        parse: &impl Fn(&str) -> Result<T, String>,
+    ) -> Attempt<T> {
         match self
             .endpoint
             .post(body.to_owned(), self.config.timeout, MAX_REPLY_BYTES)
@@ -259,7 +337,7 @@ impl Judge {
                     raw_excerpt: excerpt(&String::from_utf8_lossy(&body), BODY_EXCERPT_CHARS),
                 }),
             }),
-            Exchange::Success { body, .. } => Attempt::Reply(parse_reply(&body, dimensions)),
+            Exchange::Success { body, .. } => Attempt::Reply(parse_reply(&body, parse)),
             Exchange::Retry(failure) => Attempt::Retry(failure),
             Exchange::Rejected {
                 status,

@@ -51,10 +51,17 @@
 //!
 //! [`JudgeQueue`] is the processor's non-blocking sink for sampled calls; [`Pipeline`] drains
 //! it under a concurrency limit through the LLM judge ([`LlmJudge`]: scores normalized to 0..1
-//! over each dimension's scale, an hourly [`SpendGuard`]) and evaluator [`Plugin`]s (gRPC,
-//! `proto/llmwatch/v1/evaluator.proto`), records scores and outcomes in the processor, puts
-//! flagged calls in its review queue and sends each score downstream as a
-//! `gen_ai.evaluation.result` event ([`EventSender`], [`EventExporter`]).
+//! over each dimension's scale, an hourly [`SpendGuard`]), the LLM safety judge (the same
+//! [`LlmJudge`] with safety categories, for the calls the safety sampler chose) and evaluator
+//! [`Plugin`]s (gRPC, `proto/llmwatch/v1/evaluator.proto`), records scores, safety flags and
+//! outcomes in the processor, puts flagged calls in its review queue and sends each score and
+//! safety verdict downstream as a `gen_ai.evaluation.result` event ([`EventSender`],
+//! [`EventExporter`]).
+//!
+//! **Safety verdicts.** [`Judge::evaluate_safety`] asks the same endpoint, with the same retry
+//! and parse rules, whether a call shows each of a list of [`SafetyCategory`]s: its own request
+//! ([`safety_request_body`], schema [`safety_schema`]) answered with a boolean and a reason per
+//! category. See the `safety` module for the contract and why it is a separate request.
 //!
 //! # Canary probes and remote embeddings
 //!
@@ -79,6 +86,7 @@ mod parse;
 mod plugin;
 mod prompt;
 mod queue;
+mod safety;
 mod spend;
 mod worker;
 
@@ -100,5 +108,10 @@ pub use prompt::{
     system_message, user_message, verdict_schema,
 };
 pub use queue::{JudgeQueue, JudgeReceiver};
+pub use safety::{
+    CategoryVerdict, SAFETY_EVALUATOR, SAFETY_SCHEMA_NAME, SafetyCategory, SafetyVerdict,
+    default_safety_categories, safety_request_body, safety_schema, safety_system_message,
+    valid_category_name,
+};
 pub use spend::{Reservation, SpendCap, SpendGuard};
 pub use worker::{JUDGE_EVALUATOR, LlmJudge, Pipeline, PipelineConfig};

@@ -1,4 +1,6 @@
-//! Strict parsing of a chat-completions reply into scores.
+//! Strict parsing of a chat-completions reply: the envelope (usage, model, refusal, the content)
+//! here for every kind of verdict, the quality verdict's scores too ([`parse_verdict`]; the
+//! safety verdict is parsed in `safety.rs`).
 
 use serde_json::Value;
 
@@ -17,10 +19,10 @@ pub(crate) struct Parsed {
 
 /// A successful (HTTP 2xx) reply: what it billed and which model answered, whatever its content.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Reply {
+pub(crate) struct Reply<T = Parsed> {
     pub usage: Usage,
     pub model: Option<String>,
-    pub verdict: Result<Parsed, ParseFailure>,
+    pub verdict: Result<T, ParseFailure>,
 }
 
 /// Why a reply is not a verdict.
@@ -30,9 +32,13 @@ pub(crate) struct ParseFailure {
     pub raw_excerpt: String,
 }
 
-/// Parses a 2xx chat-completions body: usage and model when readable, and the verdict on
-/// `dimensions` from `choices[0].message.content`.
-pub(crate) fn parse_reply(body: &[u8], dimensions: &[&Dimension]) -> Reply {
+/// Parses a 2xx chat-completions body: usage and model when readable, and the verdict from
+/// `choices[0].message.content` by `parse_content` (e.g. [`parse_verdict`] on the rubric's
+/// dimensions), which says why when the content is not one.
+pub(crate) fn parse_reply<T>(
+    body: &[u8],
+    parse_content: impl FnOnce(&str) -> Result<T, String>,
+) -> Reply<T> {
     let text = String::from_utf8_lossy(body);
     let fail = |reason: String, raw: &str| ParseFailure {
         reason,
@@ -61,7 +67,7 @@ pub(crate) fn parse_reply(body: &[u8], dimensions: &[&Dimension]) -> Reply {
     let verdict = if let Some(refusal) = message["refusal"].as_str() {
         Err(fail("the judge refused".into(), refusal))
     } else if let Some(content) = message["content"].as_str() {
-        parse_verdict(content, dimensions).map_err(|reason| {
+        parse_content(content).map_err(|reason| {
             let reason = if envelope["choices"][0]["finish_reason"] == "length" {
                 format!("{reason} (the reply was cut at the token limit)")
             } else {
@@ -95,7 +101,7 @@ fn usage_of(envelope: &Value) -> Usage {
 
 /// The content without one surrounding Markdown code fence (```` ```json ... ``` ````), which
 /// some models add in `json_object` mode.
-fn unfenced(content: &str) -> &str {
+pub(crate) fn unfenced(content: &str) -> &str {
     let trimmed = content.trim();
     let Some(rest) = trimmed.strip_prefix("```") else {
         return trimmed;
@@ -286,7 +292,7 @@ mod tests {
             "choices": [{"message": {"role": "assistant", "content": "{\"scores\": {"}, "finish_reason": "length"}],
             "usage": {"prompt_tokens": 100, "completion_tokens": 7, "prompt_tokens_details": {"cached_tokens": 64}},
         });
-        let reply = parse_reply(body.to_string().as_bytes(), &refs);
+        let reply = parse_reply(body.to_string().as_bytes(), |c| parse_verdict(c, &refs));
         assert_eq!(
             reply.usage,
             Usage {
@@ -304,13 +310,13 @@ mod tests {
         assert_eq!(failure.raw_excerpt, "{\"scores\": {");
 
         let refused = json!({"choices": [{"message": {"content": null, "refusal": "I can't"}}]});
-        let failure = parse_reply(refused.to_string().as_bytes(), &refs)
+        let failure = parse_reply(refused.to_string().as_bytes(), |c| parse_verdict(c, &refs))
             .verdict
             .unwrap_err();
         assert_eq!(failure.reason, "the judge refused");
         assert_eq!(failure.raw_excerpt, "I can't");
 
-        let reply = parse_reply(b"<html>oops</html>", &refs);
+        let reply = parse_reply(b"<html>oops</html>", |c| parse_verdict(c, &refs));
         assert_eq!(reply.usage, Usage::default());
         assert!(
             reply
@@ -321,7 +327,7 @@ mod tests {
         );
 
         let empty = json!({"choices": []});
-        let failure = parse_reply(empty.to_string().as_bytes(), &refs)
+        let failure = parse_reply(empty.to_string().as_bytes(), |c| parse_verdict(c, &refs))
             .verdict
             .unwrap_err();
         assert_eq!(

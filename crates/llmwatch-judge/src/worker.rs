@@ -1,8 +1,11 @@
 //! The judge worker: takes sampled calls off the [`JudgeQueue`](crate::JudgeQueue), runs each
-//! through the configured evaluators (the LLM judge and evaluator plugins) under a concurrency
-//! limit, and records what they say: scores through `Processor::record_evaluation` (which also
-//! feeds the SPC charts), outcomes, tokens and cost in the quality metrics, flagged calls in the
-//! review queue, and each score as a `gen_ai.evaluation.result` event for the downstream.
+//! through the configured evaluators under a concurrency limit (the LLM judge's rubric and the
+//! evaluator plugins for calls the quality sampler chose, the LLM safety judge for calls the
+//! safety sampler chose; both at once for a call both chose), and records what they say: scores
+//! through `Processor::record_evaluation` (which also feeds the SPC charts), safety verdicts in
+//! `llmwatch_safety_flags_total{source="judge"}`, outcomes, tokens and cost in the quality
+//! metrics, flagged calls in the review queue (one entry per call, whatever flagged it), and
+//! each score and safety verdict as a `gen_ai.evaluation.result` event for the downstream.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -16,12 +19,13 @@ use llmwatch_pricing::{Date, Prices, call_cost};
 use llmwatch_semconv::TokenUsage;
 use tokio::sync::Semaphore;
 
-use crate::client::{Judge, outcome_of};
-use crate::error::{JudgeError, Usage};
+use crate::client::{Judge, Verdict};
+use crate::error::{JudgeError, Outcome, Usage};
 use crate::events::{EvaluationEvent, EventSender};
 use crate::plugin::Plugin;
 use crate::prompt::JudgeRequest;
 use crate::queue::JudgeReceiver;
+use crate::safety::{SAFETY_EVALUATOR, SafetyCategory, SafetyVerdict};
 use crate::spend::{SpendCap, SpendGuard};
 
 /// The `evaluator` label of the LLM judge (plugins use their configured names).
@@ -30,7 +34,16 @@ pub const JUDGE_EVALUATOR: &str = "judge";
 /// Completion tokens reserved per judge call when the config sets no `max_tokens`.
 pub const DEFAULT_COMPLETION_ESTIMATE: u64 = 1_024;
 
-/// The LLM judge with its hourly budget.
+/// The `source` label of the LLM safety judge's flags in `llmwatch_safety_flags_total` (the
+/// pattern monitor's are `input` and `output`).
+pub const SAFETY_JUDGE_SOURCE: &str = "judge";
+
+/// The evaluation event label and review score label of a safety verdict.
+pub const FLAGGED_LABEL: &str = "flagged";
+pub const NOT_FLAGGED_LABEL: &str = "not_flagged";
+
+/// The LLM judge with its hourly budget, and the safety judge's categories: both kinds of
+/// request share the client, the budget and the prices.
 #[derive(Debug)]
 pub struct LlmJudge {
     judge: Judge,
@@ -38,6 +51,25 @@ pub struct LlmJudge {
     /// The judge model's prices when it is in the catalog.
     prices: Option<Prices>,
     completion_estimate: u64,
+    /// What the safety judge asks about; empty: no safety judge.
+    safety: Vec<SafetyCategory>,
+}
+
+/// What a request billed, whichever kind of verdict it returned.
+trait Billed {
+    fn usage(&self) -> Usage;
+}
+
+impl Billed for Verdict {
+    fn usage(&self) -> Usage {
+        self.usage
+    }
+}
+
+impl Billed for SafetyVerdict {
+    fn usage(&self) -> Usage {
+        self.usage
+    }
 }
 
 impl LlmJudge {
@@ -53,7 +85,19 @@ impl LlmJudge {
             guard: cap.map(|cap| Mutex::new(SpendGuard::hourly(cap))),
             prices,
             completion_estimate,
+            safety: Vec::new(),
         }
+    }
+
+    /// The safety judge's categories: sampled calls marked `safety_judge` are asked about them
+    /// (an empty list turns the safety judge off).
+    pub fn with_safety(mut self, categories: Vec<SafetyCategory>) -> LlmJudge {
+        self.safety = categories;
+        self
+    }
+
+    pub fn safety_categories(&self) -> &[SafetyCategory] {
+        &self.safety
     }
 
     /// The prices of `model` in `processor`'s catalog, as of today.
@@ -110,9 +154,12 @@ impl Default for PipelineConfig {
     }
 }
 
-/// One score from one evaluator, on 0..1.
+/// One score from one evaluator, on 0..1, or one safety verdict.
 #[derive(Debug, Clone, PartialEq)]
 struct Scored {
+    /// A safety judge verdict: `name` is the category, `flagged` the verdict, `explanation` the
+    /// reason; counted as a safety flag, not as an evaluation score.
+    safety: bool,
     evaluator: String,
     source: EvaluationSource,
     name: String,
@@ -184,36 +231,51 @@ impl Pipeline {
         running.abort_all();
     }
 
-    /// Runs every evaluator on one call and records the results.
+    /// Runs every evaluator the call was chosen for and records the results.
     pub async fn evaluate(&self, call: SampledCall) {
-        let judged = self.run_judge(&call);
+        let judged = async {
+            if call.quality {
+                self.run_judge(&call).await
+            } else {
+                Vec::new()
+            }
+        };
         let plugged = futures_util::future::join_all(
             self.plugins
                 .iter()
+                .filter(|_| call.quality)
                 .map(|plugin| self.run_plugin(plugin, &call)),
         );
-        let (mut scores, plugin_scores) = tokio::join!(judged, plugged);
+        let safety = async {
+            if call.safety_judge {
+                self.run_safety(&call).await
+            } else {
+                Vec::new()
+            }
+        };
+        let (mut scores, plugin_scores, verdicts) = tokio::join!(judged, plugged, safety);
         scores.extend(plugin_scores.into_iter().flatten());
+        scores.extend(verdicts);
         self.record(&call, &scores);
     }
 
-    async fn run_judge(&self, call: &SampledCall) -> Vec<Scored> {
-        let Some(llm) = &self.judge else {
-            return Vec::new();
-        };
+    /// Sends one judge request (`send`) under the hourly cap: reserves the estimate of
+    /// `prompt_tokens` plus the completion estimate first, settles with what was billed, and
+    /// counts the outcome, tokens and cost under `evaluator`. `None` when the cap refused it
+    /// (counted as `spend_cap`; nothing was sent).
+    async fn billed<T: Billed>(
+        &self,
+        llm: &LlmJudge,
+        evaluator: &str,
+        prompt_tokens: u64,
+        send: impl std::future::Future<Output = Result<T, JudgeError>>,
+    ) -> Option<Result<T, JudgeError>> {
         let metrics = self.processor.quality().metrics();
-        let request = JudgeRequest {
-            prompt: call.input.clone().unwrap_or_default(),
-            response: call.output.clone().unwrap_or_default(),
-            context: None,
-            system_instructions: call.system_instructions.clone(),
-        };
         let reservation = match &llm.guard {
             None => None,
             Some(guard) => {
-                let prompt = llm.judge.estimate_prompt_tokens(&request);
                 let estimate = Usage {
-                    prompt_tokens: prompt,
+                    prompt_tokens,
                     completion_tokens: llm.completion_estimate,
                     cached_tokens: 0,
                 };
@@ -222,18 +284,16 @@ impl Pipeline {
                 match guard.try_reserve(Instant::now(), amount) {
                     Some(reservation) => Some(reservation),
                     None => {
-                        metrics
-                            .judge_requests
-                            .add(&[JUDGE_EVALUATOR, "spend_cap"], 1.0);
-                        return Vec::new();
+                        metrics.judge_requests.add(&[evaluator, "spend_cap"], 1.0);
+                        return None;
                     }
                 }
             }
         };
-        let result = llm.judge.evaluate(&request).await;
-        let usage = match &result {
-            Ok(verdict) => verdict.usage,
-            Err(error) => error.usage(),
+        let result = send.await;
+        let (usage, outcome) = match &result {
+            Ok(verdict) => (verdict.usage(), Outcome::Ok),
+            Err(error) => (error.usage(), error.outcome()),
         };
         if let (Some(guard), Some(reservation)) = (&llm.guard, reservation) {
             let mut guard = guard.lock().expect("spend guard");
@@ -242,20 +302,47 @@ impl Pipeline {
         }
         metrics
             .judge_requests
-            .add(&[JUDGE_EVALUATOR, outcome_of(&result).as_str()], 1.0);
+            .add(&[evaluator, outcome.as_str()], 1.0);
         metrics
             .judge_tokens
-            .add(&[JUDGE_EVALUATOR, "input"], usage.prompt_tokens as f64);
+            .add(&[evaluator, "input"], usage.prompt_tokens as f64);
         metrics
             .judge_tokens
-            .add(&[JUDGE_EVALUATOR, "output"], usage.completion_tokens as f64);
+            .add(&[evaluator, "output"], usage.completion_tokens as f64);
         if let Some(usd) = llm.usd(&usage) {
-            metrics.judge_cost.add(&[JUDGE_EVALUATOR], usd);
+            metrics.judge_cost.add(&[evaluator], usd);
         }
+        Some(result)
+    }
+
+    fn request(call: &SampledCall) -> JudgeRequest {
+        JudgeRequest {
+            prompt: call.input.clone().unwrap_or_default(),
+            response: call.output.clone().unwrap_or_default(),
+            context: None,
+            system_instructions: call.system_instructions.clone(),
+        }
+    }
+
+    async fn run_judge(&self, call: &SampledCall) -> Vec<Scored> {
+        let Some(llm) = &self.judge else {
+            return Vec::new();
+        };
+        let request = Self::request(call);
+        let prompt_tokens = llm.judge.estimate_prompt_tokens(&request);
+        let result = self
+            .billed(
+                llm,
+                JUDGE_EVALUATOR,
+                prompt_tokens,
+                llm.judge.evaluate(&request),
+            )
+            .await;
         let verdict = match result {
-            Ok(verdict) => verdict,
-            Err(JudgeError::NoApplicableDimension) => return Vec::new(),
-            Err(error) => {
+            None => return Vec::new(),
+            Some(Ok(verdict)) => verdict,
+            Some(Err(JudgeError::NoApplicableDimension)) => return Vec::new(),
+            Some(Err(error)) => {
                 tracing::debug!(%error, "judge gave no verdict");
                 return Vec::new();
             }
@@ -275,6 +362,7 @@ impl Pipeline {
                     .find(|(n, _)| n == name)
                     .map(|(_, r)| r.clone());
                 Some(Scored {
+                    safety: false,
                     evaluator: JUDGE_EVALUATOR.to_owned(),
                     source: EvaluationSource::Judge,
                     name: name.clone(),
@@ -283,6 +371,55 @@ impl Pipeline {
                     explanation: reason,
                     flagged: value < self.config.flag_below,
                 })
+            })
+            .collect()
+    }
+
+    /// The LLM safety judge on one call: one verdict per category, or nothing when the request
+    /// failed (a parse failure included: it is counted, never turned into a verdict).
+    async fn run_safety(&self, call: &SampledCall) -> Vec<Scored> {
+        let Some(llm) = self.judge.as_ref().filter(|j| !j.safety.is_empty()) else {
+            return Vec::new();
+        };
+        let request = Self::request(call);
+        let prompt_tokens = llm
+            .judge
+            .estimate_safety_prompt_tokens(&llm.safety, &request);
+        let result = self
+            .billed(
+                llm,
+                SAFETY_EVALUATOR,
+                prompt_tokens,
+                llm.judge.evaluate_safety(&llm.safety, &request),
+            )
+            .await;
+        let verdict = match result {
+            None => return Vec::new(),
+            Some(Ok(verdict)) => verdict,
+            Some(Err(error)) => {
+                tracing::debug!(%error, "safety judge gave no verdict");
+                return Vec::new();
+            }
+        };
+        verdict
+            .categories
+            .into_iter()
+            .map(|c| Scored {
+                safety: true,
+                evaluator: SAFETY_EVALUATOR.to_owned(),
+                source: EvaluationSource::Judge,
+                label: Some(
+                    if c.flagged {
+                        FLAGGED_LABEL
+                    } else {
+                        NOT_FLAGGED_LABEL
+                    }
+                    .to_owned(),
+                ),
+                name: c.name,
+                value: None,
+                explanation: Some(c.reason),
+                flagged: c.flagged,
             })
             .collect()
     }
@@ -304,6 +441,7 @@ impl Pipeline {
         scores
             .into_iter()
             .map(|s| Scored {
+                safety: false,
                 evaluator: plugin.name().to_owned(),
                 source: EvaluationSource::Plugin,
                 flagged: s.flagged || s.value.is_some_and(|v| v < self.config.flag_below),
@@ -317,15 +455,32 @@ impl Pipeline {
 
     fn record(&self, call: &SampledCall, scores: &[Scored]) {
         let now = now_nanos();
+        let metrics = self.processor.quality().metrics();
         for score in scores {
-            self.processor.record_evaluation(&EvaluationRecord {
-                service_name: &call.service_name,
-                request_model: &call.request_model,
-                name: &score.name,
-                score: score.value,
-                source: score.source,
-                flagged: score.flagged,
-            });
+            if score.safety {
+                // A safety verdict is a safety flag (beside the pattern monitor's), not a score:
+                // it stays out of the score histograms, their flagged counts and SPC charts.
+                if score.flagged {
+                    metrics.safety_flags.add(
+                        &[
+                            &call.service_name,
+                            &call.request_model,
+                            &score.name,
+                            SAFETY_JUDGE_SOURCE,
+                        ],
+                        1.0,
+                    );
+                }
+            } else {
+                self.processor.record_evaluation(&EvaluationRecord {
+                    service_name: &call.service_name,
+                    request_model: &call.request_model,
+                    name: &score.name,
+                    score: score.value,
+                    source: score.source,
+                    flagged: score.flagged,
+                });
+            }
             if let Some(events) = &self.events {
                 events.send(EvaluationEvent {
                     trace_id: call.trace_id.clone(),
@@ -350,6 +505,10 @@ impl Pipeline {
             .iter()
             .filter(|s| s.flagged)
             .map(|s| {
+                if s.safety {
+                    let why = s.explanation.as_deref().unwrap_or_default();
+                    return format!("safety judge: {}: {why}", s.name);
+                }
                 let value = s.value.map_or(String::new(), |v| format!(" = {v:.3}"));
                 match &s.explanation {
                     Some(why) => format!("{} ({}){value}: {why}", s.name, s.evaluator),

@@ -28,7 +28,8 @@ mod quality;
 
 pub use quality::{
     CategorySection, DimensionMatch, DownstreamSection, EvaluatorSection, JudgeSection,
-    ReviewSection, SafetySection, SamplingRuleSection, SamplingSection,
+    ReviewSection, SafetyJudgeCategorySection, SafetyJudgeSection, SafetySection,
+    SamplingRuleSection, SamplingSection,
 };
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -72,7 +72,10 @@ pub fn start(config: &Config, processor: &Arc<Processor>) -> anyhow::Result<Qual
                     "the judge has no hourly spend cap (judge.max_usd_per_hour or judge.max_tokens_per_hour)"
                 );
             }
-            Some(LlmJudge::new(client, cap, prices))
+            let safety = quality
+                .safety_judge_categories()
+                .map_err(|(key, message)| anyhow::anyhow!("key `{key}`: {message}"))?;
+            Some(LlmJudge::new(client, cap, prices).with_safety(safety))
         }
     };
     let plugins = quality
@@ -105,6 +108,9 @@ pub fn start(config: &Config, processor: &Arc<Processor>) -> anyhow::Result<Qual
     if processor.quality().set_sink(Box::new(queue)).is_err() {
         bail!("the judge queue is already connected to this processor");
     }
+    let safety_judge = judge
+        .as_ref()
+        .is_some_and(|j| !j.safety_categories().is_empty());
     let pipeline = Arc::new(Pipeline::new(
         processor.clone(),
         judge,
@@ -115,6 +121,7 @@ pub fn start(config: &Config, processor: &Arc<Processor>) -> anyhow::Result<Qual
     tasks.push(tokio::spawn(pipeline.run(rx, stop_signal())));
     tracing::info!(
         judge = config.judge.is_some(),
+        safety_judge,
         plugins = config.evaluators.len(),
         downstream = config.downstream.is_some(),
         queue_capacity = capacity,

@@ -31,4 +31,4 @@ pub use review::{ReviewConfig, ReviewEntry, ReviewLog, ReviewScore};
 pub use safety::{
     AppliesTo, Category, Flag, MatchCheck, SafetyConfig, SafetyConfigError, SafetyMonitor, Source,
 };
-pub use sampler::{Decision, Rule, Sampler, SamplingConfig, SamplingConfigError};
+pub use sampler::{Decision, Rule, SafetySampling, Sampler, SamplingConfig, SamplingConfigError};

@@ -16,7 +16,7 @@ use crate::quality::feedback::{CallBatch, FeedbackConfig, SessionConfig, UserSig
 use crate::quality::pending::{ContentText, PendingConfig, PendingContent, Released};
 use crate::quality::review::{ReviewConfig, ReviewEntry, ReviewLog, ReviewScore, hex};
 use crate::quality::safety::{SafetyConfig, SafetyConfigError, SafetyMonitor};
-use crate::quality::sampler::{Sampler, SamplingConfig, SamplingConfigError};
+use crate::quality::sampler::{SafetySampling, Sampler, SamplingConfig, SamplingConfigError};
 use crate::snapshot::FamilySnapshot;
 
 /// Label sets each quality metric may hold before folding into its overflow series.
@@ -29,6 +29,9 @@ pub struct QualityConfig {
     pub sampling: SamplingConfig,
     /// The safety pattern monitor; `None` turns it off.
     pub safety: Option<SafetyConfig>,
+    /// Which calls the LLM safety judge sees; `None` turns it off. Independent of `sampling`:
+    /// a call can be chosen by either or both, and is queued once.
+    pub safety_judge: Option<SafetySampling>,
     /// Label sets per quality metric.
     pub max_label_sets: usize,
     /// Scores from other tools and users on a 0..1 scale below this flag their call.
@@ -48,6 +51,7 @@ impl Default for QualityConfig {
         QualityConfig {
             sampling: SamplingConfig::uniform(0.0),
             safety: Some(SafetyConfig::defaults()),
+            safety_judge: None,
             max_label_sets: DEFAULT_MAX_LABEL_SETS,
             flag_below: 0.5,
             feedback: FeedbackConfig::default(),
@@ -62,6 +66,8 @@ impl Default for QualityConfig {
 pub enum QualityConfigError {
     Sampling(SamplingConfigError),
     Safety(SafetyConfigError),
+    /// A rate of the safety judge is not in [0, 1].
+    SafetyJudge(SamplingConfigError),
 }
 
 impl fmt::Display for QualityConfigError {
@@ -69,6 +75,7 @@ impl fmt::Display for QualityConfigError {
         match self {
             QualityConfigError::Sampling(e) => write!(f, "sampling: {e}"),
             QualityConfigError::Safety(e) => write!(f, "safety: {e}"),
+            QualityConfigError::SafetyJudge(e) => write!(f, "safety judge: {e}"),
         }
     }
 }
@@ -130,8 +137,15 @@ pub struct SampledCall {
     pub system_instructions: Option<String>,
     /// Safety categories the pattern monitor raised on this call.
     pub safety_flags: Vec<String>,
-    /// The sampling rate that applied (the adjusted count is its inverse).
+    /// The quality sampler chose the call: the judge's rubric and the evaluator plugins run.
+    pub quality: bool,
+    /// The safety judge's sampler chose the call: the LLM safety judge runs.
+    pub safety_judge: bool,
+    /// The quality sampler's rate for this call (the adjusted count is its inverse); 0 when
+    /// quality sampling is off.
     pub rate: f64,
+    /// The safety judge's rate for this call; 0 when the safety judge is off.
+    pub safety_rate: f64,
 }
 
 /// Where the quality stage hands work that must not run on the ingest path. Implementations
@@ -214,8 +228,10 @@ impl QualityMetrics {
 pub struct CallQuality {
     /// Safety categories raised (input or output).
     pub safety_flags: Vec<String>,
-    /// Chosen for judging (whether or not it could be queued).
+    /// Chosen for quality judging (whether or not it could be queued).
     pub sampled: bool,
+    /// Chosen for the LLM safety judge (whether or not it could be queued).
+    pub safety_judged: bool,
 }
 
 /// The quality stage of the processor.
@@ -223,6 +239,8 @@ pub struct CallQuality {
 pub struct QualityMonitor {
     config: QualityConfig,
     sampler: Option<Sampler>,
+    /// The safety judge's sampler ([`SafetySampling::sampling_config`]).
+    safety_sampler: Option<Sampler>,
     safety: Option<SafetyMonitor>,
     sink: OnceLock<Box<dyn QualitySink>>,
     metrics: QualityMetrics,
@@ -243,6 +261,12 @@ impl QualityMonitor {
         } else {
             None
         };
+        let safety_sampler = match &config.safety_judge {
+            Some(rates) => Some(
+                Sampler::new(rates.sampling_config()).map_err(QualityConfigError::SafetyJudge)?,
+            ),
+            None => None,
+        };
         let safety = match &config.safety {
             Some(safety) => Some(SafetyMonitor::new(safety).map_err(QualityConfigError::Safety)?),
             None => None,
@@ -252,11 +276,11 @@ impl QualityMonitor {
             .rules
             .iter()
             .map(|r| r.rate)
+            .chain(config.safety_judge.map(|s| s.max_rate()))
             .fold(config.sampling.default_rate, f64::max);
-        let pending = sampler
-            .as_ref()
-            .filter(|_| config.pending.max_entries > 0)
-            .map(|_| PendingContent::new(config.pending.clone(), max_rate));
+        let pending = ((sampler.is_some() || safety_sampler.is_some())
+            && config.pending.max_entries > 0)
+            .then(|| PendingContent::new(config.pending.clone(), max_rate));
         Ok(QualityMonitor {
             metrics: QualityMetrics::new(config.max_label_sets),
             signals: UserSignals::new(
@@ -267,6 +291,7 @@ impl QualityMonitor {
             review: ReviewLog::new(config.review.clone()),
             config,
             sampler,
+            safety_sampler,
             safety,
             sink: OnceLock::new(),
             pending,
@@ -318,7 +343,7 @@ impl QualityMonitor {
     ) -> CallQuality {
         let mut outcome = CallQuality::default();
         let (has_input, has_output) = (call.content.input.is_some(), call.content.output.is_some());
-        if !has_input && !has_output && self.sampler.is_none() {
+        if !has_input && !has_output && self.sampler.is_none() && self.safety_sampler.is_none() {
             self.signals.observe_batched(call, None, None, now, batch);
             return outcome;
         }
@@ -355,19 +380,23 @@ impl QualityMonitor {
                 }
             }
         }
-        let Some(sampler) = &self.sampler else {
-            self.review_safety(call, &outcome.safety_flags, input, output);
-            return outcome;
-        };
-        let decision = sampler.decide(call, !outcome.safety_flags.is_empty());
-        if !decision.sampled {
+        // Each sampler decides on its own; a call either chose is queued once, marked with what
+        // to run on it.
+        let flagged = !outcome.safety_flags.is_empty();
+        let quality = self.sampler.as_ref().map(|s| s.decide(call, flagged));
+        let safety = self
+            .safety_sampler
+            .as_ref()
+            .map(|s| s.decide(call, flagged));
+        outcome.sampled = quality.is_some_and(|d| d.sampled);
+        outcome.safety_judged = safety.is_some_and(|d| d.sampled);
+        if !outcome.sampled && !outcome.safety_judged {
             if let Some(pending) = &self.pending {
                 pending.discard(call.trace_id, call.span_id);
             }
             self.review_safety(call, &outcome.safety_flags, input, output);
             return outcome;
         }
-        outcome.sampled = true;
         let sampled = SampledCall {
             trace_id: call.trace_id.to_vec(),
             span_id: call.span_id.to_vec(),
@@ -383,7 +412,10 @@ impl QualityMonitor {
             output,
             system_instructions: call.content.system_instructions.map(|c| c.to_text()),
             safety_flags: outcome.safety_flags.clone(),
-            rate: decision.rate,
+            quality: outcome.sampled,
+            safety_judge: outcome.safety_judged,
+            rate: quality.map_or(0.0, |d| d.rate),
+            safety_rate: safety.map_or(0.0, |d| d.rate),
         };
         match &self.pending {
             // The output may come as a log event: wait for it.
@@ -877,6 +909,107 @@ mod tests {
         let mut families = Vec::new();
         monitor.snapshot(&mut families);
         assert_eq!(counter(&families, names::REVIEW_QUEUE_ENTRIES, &[]), 1.0);
+    }
+
+    #[test]
+    fn the_safety_judge_sampler_queues_calls_once_marked_with_what_to_run() {
+        let monitor = QualityMonitor::new(QualityConfig {
+            sampling: SamplingConfig::uniform(0.5),
+            safety_judge: Some(SafetySampling {
+                rate: 0.25,
+                flagged_rate: 1.0,
+            }),
+            ..QualityConfig::default()
+        })
+        .unwrap();
+        let queue = std::sync::Arc::new(Queue {
+            capacity: 8,
+            calls: Mutex::new(Vec::new()),
+        });
+        monitor.set_sink(Box::new(queue.clone())).unwrap();
+        let (question, answer) = (text("What is 2+2?"), text("4"));
+        let leaky = text("Mail me at jane.doe@example.com");
+        // R ≥ 0.75 × 2^56: both; R ≥ 0.5 × 2^56 only: quality; below: neither, unless flagged.
+        let both = monitor.observe_call(&call(&trace_id(0xd0), Some(&question), Some(&answer)));
+        let quality = monitor.observe_call(&call(&trace_id(0x90), Some(&question), Some(&answer)));
+        let neither = monitor.observe_call(&call(&trace_id(0x10), Some(&question), Some(&answer)));
+        let flagged = monitor.observe_call(&call(&trace_id(0x10), Some(&leaky), Some(&answer)));
+        assert_eq!((both.sampled, both.safety_judged), (true, true));
+        assert_eq!((quality.sampled, quality.safety_judged), (true, false));
+        assert_eq!((neither.sampled, neither.safety_judged), (false, false));
+        assert_eq!((flagged.sampled, flagged.safety_judged), (false, true));
+        let queued = queue.calls.lock().unwrap().clone();
+        let marks: Vec<(u8, bool, bool, f64, f64)> = queued
+            .iter()
+            .map(|c| {
+                (
+                    c.trace_id[9],
+                    c.quality,
+                    c.safety_judge,
+                    c.rate,
+                    c.safety_rate,
+                )
+            })
+            .collect();
+        assert_eq!(
+            marks,
+            [
+                (0xd0, true, true, 0.5, 0.25),
+                (0x90, true, false, 0.5, 0.25),
+                (0x10, false, true, 0.5, 1.0),
+            ]
+        );
+        assert_eq!(queued[2].safety_flags, ["pii_email"]);
+        // The flagged call is queued, so the judge's review entry will carry its pattern flag.
+        assert!(monitor.review().is_empty());
+        let mut families = Vec::new();
+        monitor.snapshot(&mut families);
+        assert_eq!(
+            counter(
+                &families,
+                names::JUDGE_SAMPLED_CALLS,
+                &[("service_name", "svc"), ("result", "queued")]
+            ),
+            3.0
+        );
+    }
+
+    #[test]
+    fn the_safety_judge_alone_waits_for_content_from_log_events() {
+        use llmwatch_semconv::CallContentEvent;
+        let monitor = QualityMonitor::new(QualityConfig {
+            safety_judge: Some(SafetySampling {
+                rate: 0.5,
+                flagged_rate: 1.0,
+            }),
+            ..QualityConfig::default()
+        })
+        .unwrap();
+        let queue = std::sync::Arc::new(Queue {
+            capacity: 8,
+            calls: Mutex::new(Vec::new()),
+        });
+        monitor.set_sink(Box::new(queue.clone())).unwrap();
+        static ID: [u8; 16] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0x80, 0, 0, 0, 0, 0, 0];
+        let answer = text("4");
+        let outcome = monitor.observe_call(&call(&ID, None, None));
+        assert_eq!((outcome.sampled, outcome.safety_judged), (false, true));
+        monitor.observe_content(&CallContentEvent {
+            trace_id: &ID,
+            span_id: &[1; 8],
+            event_name: "gen_ai.choice",
+            finish_reasons: Default::default(),
+            content: CapturedContent {
+                input: None,
+                output: Some(ContentRef::Value(&answer)),
+                system_instructions: None,
+            },
+        });
+        monitor.release_pending();
+        let queued = queue.calls.lock().unwrap().clone();
+        assert_eq!(queued.len(), 1);
+        assert_eq!(queued[0].output.as_deref(), Some("4"));
+        assert_eq!((queued[0].quality, queued[0].safety_judge), (false, true));
     }
 
     #[test]

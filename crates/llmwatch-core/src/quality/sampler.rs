@@ -174,6 +174,54 @@ impl fmt::Display for SamplingConfigError {
 
 impl std::error::Error for SamplingConfigError {}
 
+/// The rates of the LLM safety judge: one for every call, one (usually higher) for the calls the
+/// safety pattern monitor already flagged.
+///
+/// The decision is the quality sampler's rule, R ≥ T (see the module docs), with its own rates:
+/// it is as deterministic and OpenTelemetry-consistent, and because both samplers read the same
+/// R, the calls the lower of the two rates picks are among those the higher one picks (at a
+/// safety rate of 0.01 and a quality rate of 0.05, every safety-judged call without a pattern
+/// flag is quality-judged too).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SafetySampling {
+    /// Rate in [0, 1] for calls without a pattern flag.
+    pub rate: f64,
+    /// Rate in [0, 1] for calls the pattern monitor flagged (input or output); it replaces
+    /// `rate` for them.
+    pub flagged_rate: f64,
+}
+
+impl Default for SafetySampling {
+    /// Only the pattern-flagged calls, all of them: the judge confirms or explains what the
+    /// patterns caught.
+    fn default() -> Self {
+        SafetySampling {
+            rate: 0.0,
+            flagged_rate: 1.0,
+        }
+    }
+}
+
+impl SafetySampling {
+    /// The same rates as a quality [`SamplingConfig`]: `rate` by default, `flagged_rate` for the
+    /// rule `safety_flagged = true`; a [`Sampler`] built from it decides.
+    pub fn sampling_config(&self) -> SamplingConfig {
+        SamplingConfig {
+            default_rate: self.rate,
+            rules: vec![Rule {
+                safety_flagged: Some(true),
+                rate: self.flagged_rate,
+                ..Rule::default()
+            }],
+        }
+    }
+
+    /// The highest of the two rates (what the content join buffer must be ready for).
+    pub fn max_rate(&self) -> f64 {
+        self.rate.max(self.flagged_rate)
+    }
+}
+
 /// Whether a call is sampled, and at which rate.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Decision {

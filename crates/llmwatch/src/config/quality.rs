@@ -1,13 +1,16 @@
-//! The quality sections of the config file: `[sampling]`, `[safety]`, `[judge]`,
-//! `[[evaluators]]`, `[review]` and `[downstream]`.
+//! The quality sections of the config file: `[sampling]`, `[safety]` (with `[safety.judge]`),
+//! `[judge]`, `[[evaluators]]`, `[review]` and `[downstream]`.
 
 use std::time::Duration;
 
 use llmwatch_core::quality::{
     AppliesTo, Category, MatchCheck, PendingConfig, QualityConfig, ReviewConfig, Rule,
-    SafetyConfig, SamplingConfig,
+    SafetyConfig, SafetySampling, SamplingConfig,
 };
-use llmwatch_judge::{DownstreamConfig, JUDGE_EVALUATOR, JudgeConfig, PluginConfig, Protocol};
+use llmwatch_judge::{
+    DownstreamConfig, JUDGE_EVALUATOR, JudgeConfig, PluginConfig, Protocol, SAFETY_EVALUATOR,
+    SafetyCategory, default_safety_categories, valid_category_name,
+};
 use llmwatch_semconv::FinishReason;
 use serde::Deserialize;
 
@@ -67,15 +70,18 @@ impl Default for SamplingSection {
     }
 }
 
-/// The safety pattern monitor.
+/// The safety pattern monitor, and the optional LLM safety judge.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SafetySection {
+    /// The pattern monitor (the safety judge has its own `enabled`).
     pub enabled: bool,
     /// Keep the built-in categories (pii_email, pii_phone, pii_credit_card, secret_api_key,
     /// prompt_injection, refusal); a category below with the same name replaces one.
     pub default_categories: bool,
     pub categories: Vec<CategorySection>,
+    /// `[safety.judge]`: the sampled LLM safety judge (none by default).
+    pub judge: Option<SafetyJudgeSection>,
 }
 
 impl Default for SafetySection {
@@ -84,8 +90,54 @@ impl Default for SafetySection {
             enabled: true,
             default_categories: true,
             categories: Vec::new(),
+            judge: None,
         }
     }
+}
+
+/// `[safety.judge]`: asks the `[judge]` model, for a deterministic sample of calls, whether each
+/// safety category applies. It has no endpoint of its own: requests go through the `[judge]`
+/// client (endpoint, model, key, timeout, retries), queue, concurrency limit and hourly spend
+/// cap, so a `[judge]` section is required.
+///
+/// The defaults judge every call the pattern monitor flagged and nothing else (`rate = 0`,
+/// `flagged_rate = 1`): the judge reads the flagged answers in full and says which categories
+/// really apply; a `rate` above 0 also samples the calls no pattern caught.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SafetyJudgeSection {
+    pub enabled: bool,
+    /// Share of calls without a pattern flag judged, in [0, 1].
+    pub rate: f64,
+    /// Share of pattern-flagged calls judged, in [0, 1]; replaces `rate` for them.
+    pub flagged_rate: f64,
+    /// Keep the built-in categories (harmful_content, personal_data, jailbreak_compliance,
+    /// hate_harassment); a category below with the same name replaces one.
+    pub default_categories: bool,
+    pub categories: Vec<SafetyJudgeCategorySection>,
+}
+
+impl Default for SafetyJudgeSection {
+    fn default() -> Self {
+        let rates = SafetySampling::default();
+        SafetyJudgeSection {
+            enabled: true,
+            rate: rates.rate,
+            flagged_rate: rates.flagged_rate,
+            default_categories: true,
+            categories: Vec::new(),
+        }
+    }
+}
+
+/// One category of the safety judge.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SafetyJudgeCategorySection {
+    /// The verdict's key and the `category` label: 1 to 64 ASCII letters, digits, `_` or `-`.
+    pub name: String,
+    /// What counts as showing the category, shown to the judge.
+    pub instructions: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -263,6 +315,7 @@ impl QualitySections<'_> {
             ));
         }
         self.safety_config()?;
+        self.safety_judge_categories()?;
         if let Some(judge) = self.judge {
             if let Some(key) = judge.unknown.keys().next() {
                 return Err((
@@ -308,12 +361,13 @@ impl QualitySections<'_> {
                     .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
             if !name_ok
                 || plugin.name == JUDGE_EVALUATOR
+                || plugin.name == SAFETY_EVALUATOR
                 || self.evaluators[..i].iter().any(|p| p.name == plugin.name)
             {
                 return Err((
                     key("name"),
                     format!(
-                        "expected a unique name of 1 to 64 ASCII letters, digits, '_' or '-', other than \"judge\", got {:?}",
+                        "expected a unique name of 1 to 64 ASCII letters, digits, '_' or '-', other than \"judge\" and \"safety_judge\", got {:?}",
                         plugin.name
                     ),
                 ));
@@ -452,6 +506,67 @@ impl QualitySections<'_> {
         Ok(Some(config))
     }
 
+    /// The enabled `[safety.judge]` section.
+    fn safety_judge(&self) -> Option<&SafetyJudgeSection> {
+        self.safety.judge.as_ref().filter(|j| j.enabled)
+    }
+
+    /// The safety judge's categories, checked (empty when it is off): the defaults unless
+    /// turned off, a configured category of a default's name replacing it, the others after.
+    pub fn safety_judge_categories(&self) -> Result<Vec<SafetyCategory>, Invalid> {
+        let Some(section) = self.safety_judge() else {
+            return Ok(Vec::new());
+        };
+        if self.judge.is_none() {
+            return Err((
+                "safety.judge".into(),
+                "expected a [judge] section as well: the safety judge sends its requests through the judge's endpoint, model, queue and spend cap (or set safety.judge.enabled = false)".into(),
+            ));
+        }
+        rate("safety.judge.rate".into(), section.rate)?;
+        rate("safety.judge.flagged_rate".into(), section.flagged_rate)?;
+        let mut categories = if section.default_categories {
+            default_safety_categories()
+        } else {
+            Vec::new()
+        };
+        let defaults = categories.len();
+        for (i, c) in section.categories.iter().enumerate() {
+            let key = |field: &str| format!("safety.judge.categories[{i}].{field}");
+            if !valid_category_name(&c.name) {
+                return Err((
+                    key("name"),
+                    format!(
+                        "expected 1 to 64 ASCII letters, digits, '_' or '-', got {:?}",
+                        c.name
+                    ),
+                ));
+            }
+            if section.categories[..i].iter().any(|o| o.name == c.name) {
+                return Err((key("name"), format!("{:?} appears twice", c.name)));
+            }
+            if c.instructions.trim().is_empty() {
+                return Err((
+                    key("instructions"),
+                    "expected what counts as showing the category, got an empty text".into(),
+                ));
+            }
+            let category = SafetyCategory::new(&c.name, &c.instructions);
+            match categories[..defaults].iter_mut().find(|d| d.name == c.name) {
+                Some(default) => *default = category,
+                None => categories.push(category),
+            }
+        }
+        if categories.is_empty() {
+            return Err((
+                "safety.judge.categories".into(),
+                "expected at least one category (default_categories = false and none configured)"
+                    .into(),
+            ));
+        }
+        Ok(categories)
+    }
+
     fn downstream_config(&self, d: &DownstreamSection) -> Result<DownstreamConfig, Invalid> {
         let protocol = match d.protocol.as_str() {
             "grpc" => Protocol::Grpc,
@@ -504,6 +619,10 @@ impl QualitySections<'_> {
                 rules,
             },
             safety: self.safety_config()?,
+            safety_judge: self.safety_judge().map(|j| SafetySampling {
+                rate: j.rate,
+                flagged_rate: j.flagged_rate,
+            }),
             flag_below: self.judge.map_or_else(default_flag_below, |j| j.flag_below),
             pending: PendingConfig {
                 max_entries: self.sampling.content_wait_max_calls,
@@ -612,6 +731,166 @@ mod tests {
             server.review_file,
             Some(std::path::PathBuf::from("llmwatch-data/review.jsonl"))
         );
+    }
+
+    #[test]
+    fn the_safety_judge_section_becomes_its_rates_and_categories() {
+        let text = format!(
+            "[safety.judge]\nrate = 0.1\n\
+             categories = [{{ name = \"personal_data\", instructions = \"Leaks a customer's data.\" }}, \
+             {{ name = \"medical_advice\", instructions = \"Gives a diagnosis.\" }}]\n{}",
+            judge("")
+        );
+        let config = Config::parse(&text, "q.toml").unwrap();
+        let quality = config.processor_config().unwrap().quality;
+        assert_eq!(
+            quality.safety_judge,
+            Some(llmwatch_core::quality::SafetySampling {
+                rate: 0.1,
+                flagged_rate: 1.0
+            })
+        );
+        let categories = config.quality().safety_judge_categories().unwrap();
+        let names: Vec<&str> = categories.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "harmful_content",
+                "personal_data",
+                "jailbreak_compliance",
+                "hate_harassment",
+                "medical_advice"
+            ]
+        );
+        assert_eq!(categories[1].instructions, "Leaks a customer's data.");
+        // Only the configured ones; and a disabled judge needs no [judge] and samples nothing.
+        let text = format!(
+            "[safety.judge]\nflagged_rate = 0.5\ndefault_categories = false\n\
+             categories = [{{ name = \"medical_advice\", instructions = \"Gives a diagnosis.\" }}]\n{}",
+            judge("")
+        );
+        let config = Config::parse(&text, "q.toml").unwrap();
+        let categories = config.quality().safety_judge_categories().unwrap();
+        assert_eq!(categories.len(), 1);
+        assert_eq!(
+            config.processor_config().unwrap().quality.safety_judge,
+            Some(llmwatch_core::quality::SafetySampling {
+                rate: 0.0,
+                flagged_rate: 0.5
+            })
+        );
+        let off = Config::parse("[safety.judge]\nenabled = false\n", "q.toml").unwrap();
+        assert_eq!(off.processor_config().unwrap().quality.safety_judge, None);
+        assert!(off.quality().safety_judge_categories().unwrap().is_empty());
+        // Without the section there is no safety judge.
+        let none = Config::parse(&judge(""), "q.toml").unwrap();
+        assert_eq!(none.processor_config().unwrap().quality.safety_judge, None);
+    }
+
+    /// The commented-out `[safety.judge]` example in llmwatch.example.toml, uncommented, is valid.
+    #[test]
+    fn the_safety_judge_example_parses() {
+        let text = include_str!("../../../../llmwatch.example.toml");
+        let mut uncommented = String::new();
+        let mut inside = false;
+        for line in text.lines() {
+            inside = line.starts_with("# [safety.judge]") || (inside && line.starts_with("# "));
+            if inside {
+                uncommented.push_str(&line[2..]);
+                uncommented.push('\n');
+            }
+        }
+        let config = Config::parse(&format!("{uncommented}{}", judge("")), "example").unwrap();
+        assert_eq!(
+            config.processor_config().unwrap().quality.safety_judge,
+            Some(llmwatch_core::quality::SafetySampling {
+                rate: 0.01,
+                flagged_rate: 1.0
+            }),
+            "{uncommented}"
+        );
+        let categories = config.quality().safety_judge_categories().unwrap();
+        assert_eq!(categories.len(), 5);
+        assert_eq!(categories[4].name, "medical_advice");
+    }
+
+    #[test]
+    fn safety_judge_errors_name_the_file_the_key_and_what_was_expected() {
+        let cases = [
+            (
+                "[safety.judge]\nrate = 0.1\n".to_owned(),
+                "safety.judge",
+                "expected a [judge] section as well",
+            ),
+            (
+                format!("[safety.judge]\nrate = 1.5\n{}", judge("")),
+                "safety.judge.rate",
+                "expected a rate in [0, 1], got 1.5",
+            ),
+            (
+                format!("[safety.judge]\nflagged_rate = -0.5\n{}", judge("")),
+                "safety.judge.flagged_rate",
+                "expected a rate in [0, 1], got -0.5",
+            ),
+            (
+                format!(
+                    "[safety.judge]\ncategories = [{{ name = \"self harm\", instructions = \"x\" }}]\n{}",
+                    judge("")
+                ),
+                "safety.judge.categories[0].name",
+                "expected 1 to 64 ASCII letters, digits, '_' or '-', got \"self harm\"",
+            ),
+            (
+                format!(
+                    "[safety.judge]\ncategories = [{{ name = \"a\", instructions = \"x\" }}, {{ name = \"a\", instructions = \"y\" }}]\n{}",
+                    judge("")
+                ),
+                "safety.judge.categories[1].name",
+                "\"a\" appears twice",
+            ),
+            (
+                format!(
+                    "[safety.judge]\ncategories = [{{ name = \"a\", instructions = \" \" }}]\n{}",
+                    judge("")
+                ),
+                "safety.judge.categories[0].instructions",
+                "expected what counts as showing the category",
+            ),
+            (
+                format!("[safety.judge]\ndefault_categories = false\n{}", judge("")),
+                "safety.judge.categories",
+                "expected at least one category",
+            ),
+            (
+                format!("[safety.judge]\nrat = 0.1\n{}", judge("")),
+                "safety.judge.rat",
+                "unknown field `rat`, expected one of `enabled`, `rate`, `flagged_rate`, `default_categories`, `categories`",
+            ),
+            (
+                format!(
+                    "[safety.judge]\ncategories = [{{ name = \"a\" }}]\n{}",
+                    judge("")
+                ),
+                "safety.judge.categories[0]",
+                "missing field `instructions`",
+            ),
+            (
+                "[[evaluators]]\nname = \"safety_judge\"\nendpoint = \"http://127.0.0.1:1\"\n"
+                    .to_owned(),
+                "evaluators[0].name",
+                "other than \"judge\" and \"safety_judge\"",
+            ),
+        ];
+        for (text, key, message) in cases {
+            let e = error(&text);
+            assert_eq!(e.key, key, "{e}");
+            assert!(e.message.contains(message), "{e}");
+            assert_eq!(e.file, "q.toml");
+            assert!(
+                e.to_string().starts_with(&format!("q.toml: key `{key}`: ")),
+                "{e}"
+            );
+        }
     }
 
     #[test]
