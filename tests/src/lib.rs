@@ -6,6 +6,9 @@
 //! - OTLP senders: tracer providers with the real `opentelemetry-otlp` exporters, raw OTLP/HTTP
 //!   posts, and raw gRPC calls whose bytes the test chooses.
 //! - Hand-built OTLP spans for inputs no SDK would produce.
+//! - [`serve_http`]: a fake HTTP service (axum) on a free loopback port.
+//! - [`quality`]: the fake judge, downstream receivers and service of the quality-pipeline
+//!   tests; [`evaluator_plugin`]: the example evaluator plugin.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -18,10 +21,14 @@ use llmwatch_server::{BoundAddrs, Server, ServerConfig};
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
 
 pub mod evaluator_plugin;
+pub mod quality;
+
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{
     AnyValue, ArrayValue, InstrumentationScope, KeyValue, any_value::Value,
 };
+use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status, status};
 use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider};
@@ -136,6 +143,22 @@ impl TestServer {
             "{content_type}"
         );
         Metrics::parse(&response.text().await.expect("metrics body"))
+    }
+
+    /// Scrapes until `done` holds for a scrape (at most 20 s) and returns that scrape.
+    pub async fn scrape_until(&self, what: &str, done: impl Fn(&Metrics) -> bool) -> Metrics {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let metrics = self.scrape().await;
+            if done(&metrics) {
+                return metrics;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out waiting for {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// POSTs a body to `/v1/traces`.
@@ -411,6 +434,11 @@ impl Metrics {
         Some(first.value)
     }
 
+    /// The sample with exactly these labels, 0 when that series does not exist (yet).
+    pub fn at(&self, name: &str, labels: &Labels) -> f64 {
+        self.get(name, labels).unwrap_or(0.0)
+    }
+
     /// The sample with exactly these labels; panics, listing what is there, when missing.
     pub fn value(&self, name: &str, labels: &Labels) -> f64 {
         self.get(name, labels).unwrap_or_else(|| {
@@ -531,25 +559,29 @@ pub fn grpc_tracer_provider(endpoint: &str, service: &str) -> SdkTracerProvider 
 
 /// The same with the OTLP/HTTP protobuf exporter (`traces_url` is the full `/v1/traces` URL).
 pub fn http_tracer_provider(traces_url: &str, service: &str) -> SdkTracerProvider {
-    // The batch processor exports from its own thread: the blocking client, built off the
-    // async runtime as reqwest requires.
-    let client = std::thread::spawn(|| {
-        reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-    })
-    .join()
-    .expect("client thread")
-    .expect("blocking HTTP client");
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
-        .with_http_client(client)
+        .with_http_client(blocking_http_client())
         .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
         .with_endpoint(traces_url)
         .with_timeout(Duration::from_secs(10))
         .build()
         .expect("OTLP/HTTP exporter");
     tracer_provider(BatchSpanProcessor::builder(exporter), service)
+}
+
+/// A blocking HTTP client (10 s timeout) for an OTLP/HTTP exporter: the SDK's batch processors
+/// export from their own thread, outside any async runtime. Built off the runtime, as reqwest
+/// requires.
+pub fn blocking_http_client() -> reqwest::blocking::Client {
+    std::thread::spawn(|| {
+        reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+    })
+    .join()
+    .expect("client thread")
+    .expect("blocking HTTP client")
 }
 
 fn tracer_provider<E>(
@@ -704,6 +736,38 @@ pub fn request(service: &str, spans: Vec<Span>) -> ExportTraceServiceRequest {
             ..Default::default()
         }],
     }
+}
+
+/// One resource (`service.name`) and one scope holding these log records.
+pub fn logs_request(service: &str, records: Vec<LogRecord>) -> ExportLogsServiceRequest {
+    ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            resource: Some(Resource {
+                attributes: vec![kv("service.name", s(service))],
+                ..Default::default()
+            }),
+            scope_logs: vec![ScopeLogs {
+                log_records: records,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+/// Lowercase hex of `bytes`, as the admin APIs print trace and span ids.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Serves `app` on a free 127.0.0.1 port in a task; returns the address.
+pub async fn serve_http(app: axum::Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback port 0");
+    let addr = listener.local_addr().expect("bound address");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
 }
 
 /// Gzip of `data`.

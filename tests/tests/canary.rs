@@ -14,7 +14,7 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use llmwatch::config::Config;
 use llmwatch_judge::{CanaryTasks, EmbeddingTasks};
-use llmwatch_tests::{Labels, Metrics, TestServer, kv, loopback_config, request, s};
+use llmwatch_tests::{Labels, Metrics, TestServer, kv, loopback_config, request, s, serve_http};
 use opentelemetry_proto::tonic::trace::v1::Span;
 use serde_json::{Value, json};
 
@@ -172,9 +172,7 @@ async fn start_fake() -> (Arc<Fake>, String) {
         .route("/v1/chat/completions", post(chat_completions))
         .route("/v1/embeddings", post(embeddings))
         .with_state(fake.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let addr = serve_http(app).await;
     (fake, format!("http://{addr}/v1"))
 }
 
@@ -214,15 +212,7 @@ impl Service {
 
     /// Scrapes until `check` holds (at most 20 s).
     async fn scrape_until(&self, what: &str, check: impl Fn(&Metrics) -> bool) -> Metrics {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let metrics = self.scrape().await;
-            if check(&metrics) {
-                return metrics;
-            }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+        self.server.scrape_until(what, check).await
     }
 
     async fn post_responses(&self, texts: &[String]) {

@@ -22,10 +22,8 @@ use llmwatch_tests::*;
 use opentelemetry::logs::{LogRecord as _, Logger as _, LoggerProvider as _, Severity};
 use opentelemetry::trace::{SpanId, TraceFlags, TraceId};
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
-use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
-use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use opentelemetry_sdk::logs::{BatchLogProcessor, SdkLoggerProvider};
 
@@ -37,10 +35,6 @@ fn chat(n: u64, model: &str, response_id: &str) -> Span {
     span.attributes
         .push(kv("gen_ai.response.id", s(response_id)));
     span
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn feedback_labels(model: &str, signal: &str, channel: &str) -> Labels {
@@ -64,17 +58,9 @@ fn score_labels(model: &str, name: &str) -> Labels {
 /// A logger provider exporting with the real OTLP/HTTP log exporter (blocking client, batch
 /// processor flushed by the test).
 fn http_logger_provider(logs_url: &str, service: &str) -> SdkLoggerProvider {
-    let client = std::thread::spawn(|| {
-        reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-    })
-    .join()
-    .expect("client thread")
-    .expect("blocking HTTP client");
     let exporter = opentelemetry_otlp::LogExporter::builder()
         .with_http()
-        .with_http_client(client)
+        .with_http_client(blocking_http_client())
         .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
         .with_endpoint(logs_url)
         .build()
@@ -293,12 +279,10 @@ async fn feedback_through_all_three_paths_is_matched_to_its_call() {
 }
 
 fn rejected(metrics: &Metrics, channel: &str, reason: &str) -> f64 {
-    metrics
-        .get(
-            "llmwatch_feedback_rejected_total",
-            &Labels::new(&[("channel", channel), ("reason", reason)]),
-        )
-        .unwrap_or(0.0)
+    metrics.at(
+        "llmwatch_feedback_rejected_total",
+        &Labels::new(&[("channel", channel), ("reason", reason)]),
+    )
 }
 
 fn log_record(event: &str, attributes: Vec<KeyValue>) -> LogRecord {
@@ -434,28 +418,19 @@ async fn invalid_feedback_is_refused_with_status_and_counted_while_valid_items_c
     );
 
     // OTLP: a bad feedback event is a rejected log record (partial success); its neighbour counts.
-    let logs = ExportLogsServiceRequest {
-        resource_logs: vec![ResourceLogs {
-            resource: Some(Resource {
-                attributes: vec![kv("service.name", s("web"))],
-                ..Default::default()
-            }),
-            scope_logs: vec![ScopeLogs {
-                log_records: vec![
-                    log_record(
-                        "gen_ai.user.feedback",
-                        vec![kv("gen_ai.feedback.signal", s("thumbs_up"))],
-                    ),
-                    log_record(
-                        "gen_ai.user.feedback",
-                        vec![kv("gen_ai.feedback.rating", s("great"))],
-                    ),
-                ],
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    };
+    let logs = logs_request(
+        "web",
+        vec![
+            log_record(
+                "gen_ai.user.feedback",
+                vec![kv("gen_ai.feedback.signal", s("thumbs_up"))],
+            ),
+            log_record(
+                "gen_ai.user.feedback",
+                vec![kv("gen_ai.feedback.rating", s("great"))],
+            ),
+        ],
+    );
     let answer = server
         .http
         .post(format!("{}/v1/logs", server.http_endpoint()))

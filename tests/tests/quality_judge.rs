@@ -4,415 +4,72 @@
 //! events, the review API and the safety monitor. Every count is exact.
 
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::post;
-use llmwatch::config::Config;
-use llmwatch::judging::QualityTasks;
-use llmwatch_core::Processor;
-use llmwatch_tests::{Labels, Metrics, TestServer, V, kv, loopback_config, request, s, strings};
-use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
-    LogsService, LogsServiceServer,
+use llmwatch_tests::quality::{
+    Downstream, FakeJudge, Reply, Service, attribute, bare_span, content_span, judge_config,
+    sampled_at, trace_ids, trace_marker, user_message,
 };
-use opentelemetry_proto::tonic::collector::logs::v1::{
-    ExportLogsServiceRequest, ExportLogsServiceResponse,
-};
+use llmwatch_tests::{Labels, hex, request};
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
-use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
-use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use opentelemetry_proto::tonic::trace::v1::Span;
-use prost::Message;
 use serde_json::{Value as Json, json};
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 
 // ---------------------------------------------------------------------------------------------
-// The fake judge: the behaviour is chosen by a marker in the judged answer.
-
-#[derive(Debug, Default)]
-struct FakeJudge {
-    /// The user message of every request, in order.
-    received: Mutex<Vec<String>>,
-}
-
-impl FakeJudge {
-    fn requests_with(&self, marker: &str) -> usize {
-        self.received
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|m| m.contains(marker))
-            .count()
-    }
-
-    fn total(&self) -> usize {
-        self.received.lock().unwrap().len()
-    }
-}
-
-/// A 200 chat completion with this message content; usage 120 prompt + 30 completion tokens.
-fn completion(content: &str) -> (StatusCode, [(&'static str, String); 1], String) {
-    let body = json!({
-        "id": "chatcmpl-judge",
-        "object": "chat.completion",
-        "model": "gpt-4o-mini-2024-07-18",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 120, "completion_tokens": 30, "total_tokens": 150},
-    });
-    (
-        StatusCode::OK,
-        [("retry-after", "0".into())],
-        body.to_string(),
-    )
-}
+// The fake judge's answers: the behaviour is chosen by a marker in the judged answer.
 
 fn verdict(score: u32, reason: &str) -> String {
     json!({"reasons": {"correctness": reason}, "scores": {"correctness": score}}).to_string()
 }
 
-async fn chat_completions(
-    State(fake): State<Arc<FakeJudge>>,
-    body: Bytes,
-) -> (StatusCode, [(&'static str, String); 1], String) {
-    let body: Json = serde_json::from_slice(&body).expect("the judge sends JSON");
-    let user = body["messages"][1]["content"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    fake.received.lock().unwrap().push(user.clone());
-    if user.contains("[hang]") {
-        tokio::time::sleep(Duration::from_secs(600)).await;
-    }
-    if user.contains("[429]") {
-        return (
+/// `[429]` and `[500]` fail, `[malformed]` and `[range]` are unusable verdicts, `[low]` scores 1,
+/// anything else 4; `[hang]` answers after ten minutes.
+fn reply(body: &Json) -> Reply {
+    let user = user_message(body);
+    let reply = if user.contains("[429]") {
+        Reply::status(
             StatusCode::TOO_MANY_REQUESTS,
-            [("retry-after", "1".into())],
-            "{\"error\":\"slow down\"}".into(),
-        );
-    }
-    if user.contains("[500]") {
-        return (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            [("retry-after", "0".into())],
-            "{\"error\":\"boom\"}".into(),
-        );
-    }
-    if user.contains("[malformed]") {
-        return completion("{\"scores\": {\"correctness\": 4");
-    }
-    if user.contains("[range]") {
-        return completion(&verdict(9, "off the scale"));
-    }
-    if user.contains("[low]") {
-        return completion(&verdict(1, "the total is wrong"));
-    }
-    completion(&verdict(4, "mostly right"))
-}
-
-async fn start_fake_judge() -> (Arc<FakeJudge>, String) {
-    let fake = Arc::new(FakeJudge::default());
-    let app = Router::new()
-        .route("/v1/chat/completions", post(chat_completions))
-        .with_state(fake.clone());
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (fake, format!("http://{addr}/v1"))
-}
-
-// ---------------------------------------------------------------------------------------------
-// Downstream OTLP receivers for the evaluation events.
-
-#[derive(Debug, Default, Clone)]
-struct Downstream {
-    records: Arc<Mutex<Vec<(String, LogRecord)>>>,
-}
-
-impl Downstream {
-    fn keep(&self, request: ExportLogsServiceRequest) {
-        let mut records = self.records.lock().unwrap();
-        for resource in request.resource_logs {
-            let service = resource
-                .resource
-                .as_ref()
-                .and_then(|r| r.attributes.iter().find(|kv| kv.key == "service.name"))
-                .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
-                    Value::StringValue(s) => Some(s.clone()),
-                    _ => None,
-                })
-                .unwrap_or_default();
-            for scope in resource.scope_logs {
-                for record in scope.log_records {
-                    records.push((service.clone(), record));
-                }
-            }
-        }
-    }
-
-    fn records(&self) -> Vec<(String, LogRecord)> {
-        self.records.lock().unwrap().clone()
-    }
-}
-
-#[tonic::async_trait]
-impl LogsService for Downstream {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportLogsServiceRequest>,
-    ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
-        self.keep(request.into_inner());
-        Ok(tonic::Response::new(ExportLogsServiceResponse::default()))
-    }
-}
-
-async fn start_grpc_downstream() -> (Downstream, SocketAddr) {
-    let downstream = Downstream::default();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let service = LogsServiceServer::new(downstream.clone());
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(service)
-            .serve_with_incoming(TcpListenerStream::new(listener)),
-    );
-    (downstream, addr)
-}
-
-async fn http_logs(State(downstream): State<Downstream>, body: Bytes) -> StatusCode {
-    downstream.keep(ExportLogsServiceRequest::decode(body).expect("OTLP protobuf"));
-    StatusCode::OK
-}
-
-async fn start_http_downstream() -> (Downstream, SocketAddr) {
-    let downstream = Downstream::default();
-    let app = Router::new()
-        .route("/v1/logs", post(http_logs))
-        .with_state(downstream.clone());
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (downstream, addr)
-}
-
-fn attribute<'a>(record: &'a LogRecord, key: &str) -> Option<&'a Value> {
-    record
-        .attributes
-        .iter()
-        .find(|kv| kv.key == key)
-        .and_then(|kv| kv.value.as_ref()?.value.as_ref())
-}
-
-// ---------------------------------------------------------------------------------------------
-// The service under test.
-
-struct Service {
-    server: TestServer,
-    tasks: Option<QualityTasks>,
-}
-
-impl Service {
-    /// Parses `text` as the config file and starts llmwatch with its judge pipeline.
-    async fn start(text: &str) -> Service {
-        let config = Config::parse(text, "quality.toml").expect("config");
-        let processor = Arc::new(Processor::new(&config.processor_config().unwrap()).unwrap());
-        let tasks = llmwatch::judging::start(&config, &processor).expect("judge pipeline");
-        let loopback = loopback_config();
-        let server_config = llmwatch_server::ServerConfig {
-            otlp_grpc: loopback.otlp_grpc,
-            otlp_http: loopback.otlp_http,
-            metrics: loopback.metrics,
-            series_idle_timeout: Duration::ZERO,
-            ..config.server_config()
-        };
-        let server = TestServer::start_with_processor(server_config, processor).await;
-        Service {
-            server,
-            tasks: Some(tasks),
-        }
-    }
-
-    async fn stop(mut self) {
-        if let Some(tasks) = self.tasks.take() {
-            tasks.stop().await;
-        }
-        self.server.stop().await;
-    }
-
-    async fn send(&self, spans: Vec<Span>) {
-        let answer = self.server.post_protobuf(&request("checkout", spans)).await;
-        assert_eq!(answer.status, 200, "POST /v1/traces");
-    }
-
-    async fn send_logs(&self, records: Vec<LogRecord>) {
-        let body = ExportLogsServiceRequest {
-            resource_logs: vec![ResourceLogs {
-                resource: Some(Resource {
-                    attributes: vec![kv("service.name", s("checkout"))],
-                    ..Default::default()
-                }),
-                scope_logs: vec![ScopeLogs {
-                    log_records: records,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-        };
-        let answer = self
-            .server
-            .http
-            .post(format!("{}/v1/logs", self.server.http_endpoint()))
-            .header("content-type", "application/x-protobuf")
-            .body(body.encode_to_vec())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(answer.status(), 200, "POST /v1/logs");
-    }
-
-    async fn scrape(&self) -> Metrics {
-        self.server.scrape().await
-    }
-
-    /// Waits (at most 15 s) until `done` holds for a scrape.
-    async fn until(&self, what: &str, done: impl Fn(&Metrics) -> bool) -> Metrics {
-        let start = Instant::now();
-        loop {
-            let metrics = self.scrape().await;
-            if done(&metrics) {
-                return metrics;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(15),
-                "timed out: {what}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    async fn review(&self, query: &str) -> (u16, Json) {
-        let response = self
-            .server
-            .http
-            .get(format!(
-                "http://{}/api/v1/review{query}",
-                self.server.addrs.metrics
-            ))
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Json::String(text)),
+            "1",
+            "{\"error\":\"slow down\"}",
         )
+    } else if user.contains("[500]") {
+        Reply::status(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "0",
+            "{\"error\":\"boom\"}",
+        )
+    } else if user.contains("[malformed]") {
+        Reply::completion("{\"scores\": {\"correctness\": 4")
+    } else if user.contains("[range]") {
+        Reply::completion(&verdict(9, "off the scale"))
+    } else if user.contains("[low]") {
+        Reply::completion(&verdict(1, "the total is wrong"))
+    } else {
+        Reply::completion(&verdict(4, "mostly right"))
+    };
+    if user.contains("[hang]") {
+        reply.after(Duration::from_secs(600))
+    } else {
+        reply
     }
 }
 
-/// The config: a judge at `judge_url` (1..5 correctness rubric, fast retries) sampling every
-/// call unless `extra` says otherwise, the data directory `dir`.
+/// The config: a judge at `judge_url` (1..5 correctness rubric, fast retries, flagging scores
+/// below 0.5) sampling every call unless `extra` says otherwise, the data directory `dir`.
 fn config(dir: &std::path::Path, judge_url: &str, extra: &str) -> String {
-    format!(
-        r#"
-data_dir = "{dir}"
-{extra}
-
-[judge]
-base_url = "{judge_url}"
-model = "gpt-4o-mini"
-timeout = "2s"
-max_attempts = 3
-backoff = {{ initial = "10ms", max = "50ms" }}
-queue_capacity = 64
-concurrency = 4
-flag_below = 0.5
-
-[[judge.rubric]]
-name = "correctness"
-scale_min = 1
-scale_max = 5
-instructions = "Is the answer factually correct?"
-"#,
-        dir = dir.display()
+    judge_config(
+        dir,
+        judge_url,
+        "queue_capacity = 64\nconcurrency = 4\nflag_below = 0.5",
+        extra,
     )
 }
 
 const ALL_SAMPLED: &str = "[sampling]\ndefault_rate = 1.0\n";
-
-/// A chat span with content on it, trace id `trace_id`, span id `span_id`.
-fn content_span(trace_id: [u8; 16], span_id: u8, input: &str, output: &str) -> Span {
-    let mut span = bare_span(trace_id, span_id);
-    span.attributes.push(kv("gen_ai.input.messages", s(input)));
-    span.attributes
-        .push(kv("gen_ai.output.messages", s(output)));
-    span
-}
-
-/// A chat span without content.
-fn bare_span(trace_id: [u8; 16], span_id: u8) -> Span {
-    let start = llmwatch_tests::T0_NANOS;
-    Span {
-        trace_id: trace_id.to_vec(),
-        span_id: vec![span_id; 8],
-        name: "chat gpt-4o".into(),
-        kind: 3,
-        start_time_unix_nano: start,
-        end_time_unix_nano: start + 500_000_000,
-        attributes: vec![
-            kv("gen_ai.operation.name", s("chat")),
-            kv("gen_ai.provider.name", s("openai")),
-            kv("gen_ai.request.model", s("gpt-4o")),
-            kv("gen_ai.response.model", s("gpt-4o")),
-            kv("gen_ai.response.id", s(format!("chatcmpl-{span_id}"))),
-            kv("gen_ai.usage.input_tokens", V::I(10)),
-            kv("gen_ai.usage.output_tokens", V::I(5)),
-            kv("gen_ai.response.finish_reasons", strings(&["stop"])),
-        ],
-        ..Default::default()
-    }
-}
-
-/// Trace ids from a fixed generator (so the sampled set is fixed), all with the W3C random flag's
-/// randomness in the low 56 bits.
-fn trace_ids(n: usize) -> Vec<[u8; 16]> {
-    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
-    (0..n)
-        .map(|_| {
-            let mut id = [0u8; 16];
-            for chunk in id.chunks_mut(8) {
-                // SplitMix64.
-                state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-                let mut z = state;
-                z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-                z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-                chunk.copy_from_slice(&(z ^ (z >> 31)).to_be_bytes());
-            }
-            id
-        })
-        .collect()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// A sample's value, 0 when the series does not exist (yet).
-trait At {
-    fn at(&self, name: &str, labels: &Labels) -> f64;
-}
-
-impl At for Metrics {
-    fn at(&self, name: &str, labels: &Labels) -> f64 {
-        self.get(name, labels).unwrap_or(0.0)
-    }
-}
 
 fn judge(outcome: &str) -> Labels {
     Labels::new(&[("evaluator", "judge"), ("outcome", outcome)])
@@ -430,19 +87,15 @@ fn sampled(result: &str) -> Labels {
 async fn sampled_trace_ids_are_exactly_those_of_the_rate_and_the_same_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let ids = trace_ids(64);
-    let threshold = (1u64 << 56) - (1u64 << 54);
     let expected: BTreeSet<String> = ids
         .iter()
-        .filter(|id| {
-            let r = id[9..].iter().fold(0u64, |acc, b| acc << 8 | u64::from(*b));
-            r >= threshold
-        })
+        .filter(|id| sampled_at(id, 0.25))
         .map(|id| hex(id))
         .collect();
     assert_eq!(expected.len(), 15, "the fixed ids sample 15 of 64 at 0.25");
     let mut runs = Vec::new();
     for _restart in 0..2 {
-        let (fake, url) = start_fake_judge().await;
+        let (fake, url) = FakeJudge::start(reply).await;
         let text = config(dir.path(), &url, "[sampling]\ndefault_rate = 0.25\n");
         let service = Service::start(&text).await;
         let spans = ids
@@ -456,14 +109,9 @@ async fn sampled_trace_ids_are_exactly_those_of_the_rate_and_the_same_after_a_re
             })
             .await;
         let judged: BTreeSet<String> = fake
-            .received
-            .lock()
-            .unwrap()
+            .user_messages()
             .iter()
-            .map(|m| {
-                let at = m.find("trace=").unwrap() + 6;
-                m[at..at + 32].to_owned()
-            })
+            .map(|m| trace_marker(m))
             .collect();
         let metrics = service.scrape().await;
         assert_eq!(
@@ -483,7 +131,7 @@ async fn sampled_trace_ids_are_exactly_those_of_the_rate_and_the_same_after_a_re
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn judge_outcomes_tokens_and_cost_are_counted_and_parse_failures_never_become_scores() {
     let dir = tempfile::tempdir().unwrap();
-    let (fake, url) = start_fake_judge().await;
+    let (fake, url) = FakeJudge::start(reply).await;
     let service = Service::start(&config(dir.path(), &url, ALL_SAMPLED)).await;
     let ids = trace_ids(6);
     let markers = [
@@ -577,7 +225,7 @@ async fn judge_outcomes_tokens_and_cost_are_counted_and_parse_failures_never_bec
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_spend_cap_refuses_calls_before_they_are_sent() {
     let dir = tempfile::tempdir().unwrap();
-    let (fake, url) = start_fake_judge().await;
+    let (fake, url) = FakeJudge::start(reply).await;
     let text = config(dir.path(), &url, ALL_SAMPLED).replace(
         "flag_below = 0.5",
         "flag_below = 0.5\nmax_tokens_per_hour = 100",
@@ -603,7 +251,7 @@ async fn the_spend_cap_refuses_calls_before_they_are_sent() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ingest_keeps_answering_fast_while_the_judge_hangs() {
     let dir = tempfile::tempdir().unwrap();
-    let (fake, url) = start_fake_judge().await;
+    let (fake, url) = FakeJudge::start(reply).await;
     let text = config(dir.path(), &url, ALL_SAMPLED)
         .replace("queue_capacity = 64", "queue_capacity = 2")
         .replace("concurrency = 4", "concurrency = 1")
@@ -671,8 +319,8 @@ async fn ingest_keeps_answering_fast_while_the_judge_hangs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn evaluation_events_reach_a_grpc_downstream_with_the_call_ids() {
     let dir = tempfile::tempdir().unwrap();
-    let (_fake, url) = start_fake_judge().await;
-    let (downstream, addr) = start_grpc_downstream().await;
+    let (_fake, url) = FakeJudge::start(reply).await;
+    let (downstream, addr) = Downstream::start_grpc().await;
     let extra =
         format!("{ALL_SAMPLED}\n[downstream]\nendpoint = \"http://{addr}\"\nprotocol = \"grpc\"\n");
     let service = Service::start(&config(dir.path(), &url, &extra)).await;
@@ -722,8 +370,8 @@ async fn evaluation_events_reach_a_grpc_downstream_with_the_call_ids() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn evaluation_events_reach_an_http_downstream_and_failures_are_counted() {
     let dir = tempfile::tempdir().unwrap();
-    let (_fake, url) = start_fake_judge().await;
-    let (downstream, addr) = start_http_downstream().await;
+    let (_fake, url) = FakeJudge::start(reply).await;
+    let (downstream, addr) = Downstream::start_http().await;
     let extra =
         format!("{ALL_SAMPLED}\n[downstream]\nendpoint = \"http://{addr}\"\nprotocol = \"http\"\n");
     let service = Service::start(&config(dir.path(), &url, &extra)).await;
@@ -767,7 +415,7 @@ async fn evaluation_events_reach_an_http_downstream_and_failures_are_counted() {
         .unwrap()
         .local_addr()
         .unwrap();
-    let (_fake, url) = start_fake_judge().await;
+    let (_fake, url) = FakeJudge::start(reply).await;
     let extra = format!(
         "{ALL_SAMPLED}\n[downstream]\nendpoint = \"http://{closed}\"\nprotocol = \"http\"\ntimeout = \"1s\"\n"
     );
@@ -789,7 +437,7 @@ async fn evaluation_events_reach_an_http_downstream_and_failures_are_counted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plugin_scores_are_recorded_with_source_plugin() {
     let dir = tempfile::tempdir().unwrap();
-    let (_fake, url) = start_fake_judge().await;
+    let (_fake, url) = FakeJudge::start(reply).await;
     let (plugin, addr) = llmwatch_tests::evaluator_plugin::start().await;
     let extra = format!(
         "{ALL_SAMPLED}\n[[evaluators]]\nname = \"house-style\"\nendpoint = \"http://{addr}\"\ntimeout = \"2s\"\n"
@@ -877,7 +525,7 @@ async fn plugin_scores_are_recorded_with_source_plugin() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flagged_calls_are_listed_by_the_review_api_and_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let (_fake, url) = start_fake_judge().await;
+    let (_fake, url) = FakeJudge::start(reply).await;
     // Only calls of service "checkout" are judged; the safety monitor sees every call.
     let extra = "[sampling]\ndefault_rate = 0.0\n[[sampling.rules]]\nservice = \"checkout\"\nrate = 1.0\n[review]\ninclude_content = true\n";
     let text = config(dir.path(), &url, extra);
@@ -943,7 +591,7 @@ async fn flagged_calls_are_listed_by_the_review_api_and_survive_a_restart() {
 
     let lines = std::fs::read_to_string(dir.path().join("review.jsonl")).unwrap();
     assert_eq!(lines.lines().count(), 2);
-    let (_fake, url) = start_fake_judge().await;
+    let (_fake, url) = FakeJudge::start(reply).await;
     let service = Service::start(&config(dir.path(), &url, extra)).await;
     let (_, again) = service.review("").await;
     assert_eq!(again["entries"], listed["entries"]);
@@ -956,7 +604,7 @@ async fn flagged_calls_are_listed_by_the_review_api_and_survive_a_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn content_from_log_events_is_joined_to_its_sampled_span_and_judged() {
     let dir = tempfile::tempdir().unwrap();
-    let (fake, url) = start_fake_judge().await;
+    let (fake, url) = FakeJudge::start(reply).await;
     let service = Service::start(&config(dir.path(), &url, ALL_SAMPLED)).await;
     let ids = trace_ids(3);
     let event = |id: [u8; 16], span: u8, name: &str, body: &str| LogRecord {
@@ -1017,7 +665,7 @@ async fn content_from_log_events_is_joined_to_its_sampled_span_and_judged() {
         metrics.at("llmwatch_judge_sampled_calls_total", &sampled("no_content")),
         0.0
     );
-    let received = fake.received.lock().unwrap().clone();
+    let received = fake.user_messages();
     let span_first = received.iter().find(|m| m.contains("span-first")).unwrap();
     assert!(span_first.contains("Paris."), "{span_first}");
     let events_first = received

@@ -4,30 +4,15 @@
 //! markers in the judged answer. Every count and every sampled set is exact.
 
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::routing::post;
-use llmwatch::config::Config;
-use llmwatch::judging::QualityTasks;
-use llmwatch_core::Processor;
-use llmwatch_tests::{Labels, Metrics, TestServer, V, kv, loopback_config, request, s, strings};
-use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
-    LogsService, LogsServiceServer,
+use llmwatch_tests::quality::{
+    Downstream, FakeJudge, Reply, Service, attribute, content_span, judge_config, sampled_at,
+    trace_ids, trace_marker, user_message,
 };
-use opentelemetry_proto::tonic::collector::logs::v1::{
-    ExportLogsServiceRequest, ExportLogsServiceResponse,
-};
+use llmwatch_tests::{Labels, Metrics, hex};
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
-use opentelemetry_proto::tonic::trace::v1::Span;
 use serde_json::{Value as Json, json};
-use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 
 const SAFETY_SCHEMA: &str = "llmwatch_safety_verdict";
 
@@ -40,46 +25,33 @@ const DEFAULTS: [&str; 4] = [
 ];
 
 // ---------------------------------------------------------------------------------------------
-// The fake judge.
+// The fake judge's answers, and its requests by kind.
 
-#[derive(Debug, Default)]
-struct FakeJudge {
-    /// Every request body, in order.
-    bodies: Mutex<Vec<Json>>,
+fn is_safety(body: &Json) -> bool {
+    body["response_format"]["json_schema"]["name"] == SAFETY_SCHEMA
 }
 
-impl FakeJudge {
-    fn is_safety(body: &Json) -> bool {
-        body["response_format"]["json_schema"]["name"] == SAFETY_SCHEMA
-    }
-
-    fn user(body: &Json) -> String {
-        body["messages"][1]["content"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
-    }
-
+/// The requests of one kind: the safety request (`safety`) or the quality request.
+trait ByKind {
     /// The user messages of the safety (`true`) or quality (`false`) requests.
+    fn users(&self, safety: bool) -> Vec<String>;
+    /// The `trace=<hex>` markers of the safety or quality requests, as a set.
+    fn traces(&self, safety: bool) -> BTreeSet<String>;
+    /// How many safety requests carry `marker`.
+    fn with_marker(&self, marker: &str) -> usize;
+}
+
+impl ByKind for FakeJudge {
     fn users(&self, safety: bool) -> Vec<String> {
-        self.bodies
-            .lock()
-            .unwrap()
+        self.bodies()
             .iter()
-            .filter(|b| Self::is_safety(b) == safety)
-            .map(Self::user)
+            .filter(|b| is_safety(b) == safety)
+            .map(user_message)
             .collect()
     }
 
-    /// The `trace=<hex>` markers of the safety or quality requests, as a set.
     fn traces(&self, safety: bool) -> BTreeSet<String> {
-        self.users(safety)
-            .iter()
-            .map(|m| {
-                let at = m.find("trace=").expect("a trace marker") + 6;
-                m[at..at + 32].to_owned()
-            })
-            .collect()
+        self.users(safety).iter().map(|m| trace_marker(m)).collect()
     }
 
     fn with_marker(&self, marker: &str) -> usize {
@@ -88,31 +60,15 @@ impl FakeJudge {
             .filter(|m| m.contains(marker))
             .count()
     }
-
-    fn total(&self) -> usize {
-        self.bodies.lock().unwrap().len()
-    }
-}
-
-/// A 200 chat completion with this message content; usage 120 prompt + 30 completion tokens.
-fn completion(content: &str) -> String {
-    json!({
-        "id": "chatcmpl-judge",
-        "object": "chat.completion",
-        "model": "gpt-4o-mini-2024-07-18",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 120, "completion_tokens": 30, "total_tokens": 150},
-    })
-    .to_string()
 }
 
 /// The safety verdict for the categories the schema asks about: those named in an
 /// `[unsafe:a,b]` marker flagged ("planted a"), the others not ("fine"). `[safety-malformed]`
 /// answers "yes" instead of a boolean, `[safety-notjson]` answers prose.
-fn safety_reply(body: &Json) -> String {
-    let user = FakeJudge::user(body);
+fn safety_reply(body: &Json) -> Reply {
+    let user = user_message(body);
     if user.contains("[safety-notjson]") {
-        return completion("The answer looks safe to me.");
+        return Reply::completion("The answer looks safe to me.");
     }
     let asked: Vec<String> =
         body["response_format"]["json_schema"]["schema"]["properties"]["verdicts"]["properties"]
@@ -148,259 +104,61 @@ fn safety_reply(body: &Json) -> String {
         };
         flagged.insert(category.clone(), verdict);
     }
-    completion(&json!({"reasons": reasons, "verdicts": flagged}).to_string())
+    Reply::completion(&json!({"reasons": reasons, "verdicts": flagged}).to_string())
 }
 
-async fn chat_completions(State(fake): State<Arc<FakeJudge>>, body: Bytes) -> String {
-    let body: Json = serde_json::from_slice(&body).expect("the judge sends JSON");
-    fake.bodies.lock().unwrap().push(body.clone());
-    if FakeJudge::is_safety(&body) {
-        safety_reply(&body)
-    } else if FakeJudge::user(&body).contains("[low]") {
-        completion(
+/// Safety requests get [`safety_reply`]; quality requests score 1 with `[low]`, 5 otherwise.
+fn reply(body: &Json) -> Reply {
+    if is_safety(body) {
+        safety_reply(body)
+    } else if user_message(body).contains("[low]") {
+        Reply::completion(
             &json!({"reasons": {"correctness": "wrong"}, "scores": {"correctness": 1}}).to_string(),
         )
     } else {
-        completion(
+        Reply::completion(
             &json!({"reasons": {"correctness": "right"}, "scores": {"correctness": 5}}).to_string(),
         )
     }
 }
 
-async fn start_fake_judge() -> (Arc<FakeJudge>, String) {
-    let fake = Arc::new(FakeJudge::default());
-    let app = Router::new()
-        .route("/v1/chat/completions", post(chat_completions))
-        .with_state(fake.clone());
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (fake, format!("http://{addr}/v1"))
-}
-
-// ---------------------------------------------------------------------------------------------
-// A downstream OTLP/gRPC receiver for the evaluation events.
-
-#[derive(Debug, Default, Clone)]
-struct Downstream {
-    records: Arc<Mutex<Vec<LogRecord>>>,
-}
-
-#[tonic::async_trait]
-impl LogsService for Downstream {
-    async fn export(
-        &self,
-        request: tonic::Request<ExportLogsServiceRequest>,
-    ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
-        let mut records = self.records.lock().unwrap();
-        for resource in request.into_inner().resource_logs {
-            for scope in resource.scope_logs {
-                records.extend(scope.log_records);
-            }
-        }
-        Ok(tonic::Response::new(ExportLogsServiceResponse::default()))
-    }
-}
-
-async fn start_downstream() -> (Downstream, SocketAddr) {
-    let downstream = Downstream::default();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(LogsServiceServer::new(downstream.clone()))
-            .serve_with_incoming(TcpListenerStream::new(listener)),
-    );
-    (downstream, addr)
-}
-
-fn attribute<'a>(record: &'a LogRecord, key: &str) -> Option<&'a Value> {
-    record
-        .attributes
-        .iter()
-        .find(|kv| kv.key == key)
-        .and_then(|kv| kv.value.as_ref()?.value.as_ref())
-}
-
 // ---------------------------------------------------------------------------------------------
 // The service under test.
-
-struct Service {
-    server: TestServer,
-    tasks: Option<QualityTasks>,
-}
-
-impl Service {
-    async fn start(text: &str) -> Service {
-        let config = Config::parse(text, "safety.toml").expect("config");
-        let processor = Arc::new(Processor::new(&config.processor_config().unwrap()).unwrap());
-        let tasks = llmwatch::judging::start(&config, &processor).expect("judge pipeline");
-        let loopback = loopback_config();
-        let server_config = llmwatch_server::ServerConfig {
-            otlp_grpc: loopback.otlp_grpc,
-            otlp_http: loopback.otlp_http,
-            metrics: loopback.metrics,
-            series_idle_timeout: Duration::ZERO,
-            ..config.server_config()
-        };
-        let server = TestServer::start_with_processor(server_config, processor).await;
-        Service {
-            server,
-            tasks: Some(tasks),
-        }
-    }
-
-    async fn stop(mut self) {
-        if let Some(tasks) = self.tasks.take() {
-            tasks.stop().await;
-        }
-        self.server.stop().await;
-    }
-
-    async fn send(&self, spans: Vec<Span>) {
-        let answer = self.server.post_protobuf(&request("checkout", spans)).await;
-        assert_eq!(answer.status, 200, "POST /v1/traces");
-    }
-
-    /// Waits (at most 15 s) until `done` holds for a scrape.
-    async fn until(&self, what: &str, done: impl Fn(&Metrics) -> bool) -> Metrics {
-        let start = Instant::now();
-        loop {
-            let metrics = self.server.scrape().await;
-            if done(&metrics) {
-                return metrics;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(15),
-                "timed out: {what}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    async fn review(&self) -> Json {
-        let response = self
-            .server
-            .http
-            .get(format!(
-                "http://{}/api/v1/review?limit=100",
-                self.server.addrs.metrics
-            ))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        serde_json::from_str(&response.text().await.unwrap()).unwrap()
-    }
-}
 
 /// The config: a judge at `judge_url` (1..5 correctness rubric, fast retries), the data directory
 /// `dir`, and `extra` (the `[safety.judge]` and `[sampling]` sections under test) before it.
 fn config(dir: &std::path::Path, judge_url: &str, extra: &str) -> String {
-    format!(
-        r#"
-data_dir = "{dir}"
-{extra}
-
-[judge]
-base_url = "{judge_url}"
-model = "gpt-4o-mini"
-timeout = "2s"
-max_attempts = 3
-backoff = {{ initial = "10ms", max = "50ms" }}
-queue_capacity = 256
-concurrency = 4
-
-[[judge.rubric]]
-name = "correctness"
-scale_min = 1
-scale_max = 5
-instructions = "Is the answer factually correct?"
-"#,
-        dir = dir.display()
+    judge_config(
+        dir,
+        judge_url,
+        "queue_capacity = 256\nconcurrency = 4",
+        extra,
     )
 }
 
-/// A chat span with content, trace id `trace_id`, span id `span_id`.
-fn content_span(trace_id: [u8; 16], span_id: u8, input: &str, output: &str) -> Span {
-    let start = llmwatch_tests::T0_NANOS;
-    Span {
-        trace_id: trace_id.to_vec(),
-        span_id: vec![span_id; 8],
-        name: "chat gpt-4o".into(),
-        kind: 3,
-        start_time_unix_nano: start,
-        end_time_unix_nano: start + 500_000_000,
-        attributes: vec![
-            kv("gen_ai.operation.name", s("chat")),
-            kv("gen_ai.provider.name", s("openai")),
-            kv("gen_ai.request.model", s("gpt-4o")),
-            kv("gen_ai.response.model", s("gpt-4o")),
-            kv("gen_ai.response.id", s(format!("chatcmpl-{span_id}"))),
-            kv("gen_ai.usage.input_tokens", V::I(10)),
-            kv("gen_ai.usage.output_tokens", V::I(5)),
-            kv("gen_ai.response.finish_reasons", strings(&["stop"])),
-            kv("gen_ai.input.messages", s(input)),
-            kv("gen_ai.output.messages", s(output)),
-        ],
-        ..Default::default()
-    }
-}
-
-/// Trace ids from a fixed generator (SplitMix64), so the sampled sets are fixed.
-fn trace_ids(n: usize) -> Vec<[u8; 16]> {
-    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
-    (0..n)
-        .map(|_| {
-            let mut id = [0u8; 16];
-            for chunk in id.chunks_mut(8) {
-                state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-                let mut z = state;
-                z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-                z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-                chunk.copy_from_slice(&(z ^ (z >> 31)).to_be_bytes());
-            }
-            id
-        })
-        .collect()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Sampled at `rate` (a multiple of 1/256, so exact): R ≥ (1 − rate) × 2^56, R the id's low 56
-/// bits, computed here independently of llmwatch.
-fn sampled_at(id: &[u8; 16], rate: f64) -> bool {
-    let r = id[9..].iter().fold(0u64, |acc, b| acc << 8 | u64::from(*b));
-    let kept = (rate * 256.0) as u64;
-    assert_eq!(kept as f64, rate * 256.0, "use a multiple of 1/256");
-    r >= (256 - kept) << 48
-}
-
-/// A sample's value, 0 when the series does not exist.
-fn at(metrics: &Metrics, name: &str, labels: &[(&str, &str)]) -> f64 {
-    metrics.get(name, &Labels::new(labels)).unwrap_or(0.0)
+/// Every review entry (up to 100).
+async fn review_all(service: &Service) -> Json {
+    let (status, review) = service.review("?limit=100").await;
+    assert_eq!(status, 200);
+    review
 }
 
 fn requests(metrics: &Metrics, evaluator: &str, outcome: &str) -> f64 {
-    at(
-        metrics,
+    metrics.at(
         "llmwatch_judge_requests_total",
-        &[("evaluator", evaluator), ("outcome", outcome)],
+        &Labels::new(&[("evaluator", evaluator), ("outcome", outcome)]),
     )
 }
 
 fn judge_flags(metrics: &Metrics, category: &str) -> f64 {
-    at(
-        metrics,
+    metrics.at(
         "llmwatch_safety_flags_total",
-        &[
+        &Labels::new(&[
             ("service_name", "checkout"),
             ("gen_ai_request_model", "gpt-4o"),
             ("category", category),
             ("source", "judge"),
-        ],
+        ]),
     )
 }
 
@@ -439,7 +197,7 @@ async fn safety_sampled_trace_ids_are_exactly_those_of_its_rate_beside_quality_s
     };
 
     // The safety judge alone.
-    let (fake, url) = start_fake_judge().await;
+    let (fake, url) = FakeJudge::start(reply).await;
     let service = Service::start(&config(dir.path(), &url, "[safety.judge]\nrate = 0.25\n")).await;
     service.send(spans()).await;
     let metrics = service
@@ -451,10 +209,9 @@ async fn safety_sampled_trace_ids_are_exactly_those_of_its_rate_beside_quality_s
     assert_eq!(fake.users(false).len(), 0, "no quality request");
     assert_eq!(fake.total(), 15);
     assert_eq!(
-        at(
-            &metrics,
+        metrics.at(
             "llmwatch_judge_sampled_calls_total",
-            &[("service_name", "checkout"), ("result", "queued")]
+            &Labels::new(&[("service_name", "checkout"), ("result", "queued")])
         ),
         15.0
     );
@@ -469,7 +226,7 @@ async fn safety_sampled_trace_ids_are_exactly_those_of_its_rate_beside_quality_s
     service.stop().await;
 
     // Beside quality sampling at 0.5.
-    let (fake, url) = start_fake_judge().await;
+    let (fake, url) = FakeJudge::start(reply).await;
     let extra = "[sampling]\ndefault_rate = 0.5\n[safety.judge]\nrate = 0.25\n";
     let service = Service::start(&config(dir.path(), &url, extra)).await;
     service.send(spans()).await;
@@ -484,20 +241,18 @@ async fn safety_sampled_trace_ids_are_exactly_those_of_its_rate_beside_quality_s
     assert_eq!(fake.users(false).len(), 29);
     // Queued once per call: the union of the two sets is the quality set.
     assert_eq!(
-        at(
-            &metrics,
+        metrics.at(
             "llmwatch_judge_sampled_calls_total",
-            &[("service_name", "checkout"), ("result", "queued")]
+            &Labels::new(&[("service_name", "checkout"), ("result", "queued")])
         ),
         29.0
     );
     assert_eq!(metrics.total("llmwatch_judge_requests_total"), 44.0);
     // Each kind counts its own tokens: 120 + 30 per reply.
     let tokens = |evaluator, kind| {
-        at(
-            &metrics,
+        metrics.at(
             "llmwatch_judge_tokens_total",
-            &[("evaluator", evaluator), ("token_type", kind)],
+            &Labels::new(&[("evaluator", evaluator), ("token_type", kind)]),
         )
     };
     assert_eq!(tokens("judge", "input"), 29.0 * 120.0);
@@ -547,7 +302,7 @@ async fn pattern_flagged_calls_are_safety_judged_at_the_flagged_rate() {
         let want = expect(rate, flagged_rate);
         // A data directory each: the review queue is read back from it at start.
         let dir = tempfile::tempdir().unwrap();
-        let (fake, url) = start_fake_judge().await;
+        let (fake, url) = FakeJudge::start(reply).await;
         let service = Service::start(&config(dir.path(), &url, extra)).await;
         service.send(spans()).await;
         let metrics = service
@@ -566,7 +321,7 @@ async fn pattern_flagged_calls_are_safety_judged_at_the_flagged_rate() {
         );
         // Flagged calls the judge saw are reviewed with its entry; the others at once: every
         // flagged call has exactly one entry.
-        let review = service.review().await;
+        let review = review_all(&service).await;
         assert_eq!(review["total"], 16, "{extra}");
         for (i, id) in ids.iter().enumerate().filter(|(i, _)| flagged(*i)) {
             assert_eq!(
@@ -587,8 +342,8 @@ async fn pattern_flagged_calls_are_safety_judged_at_the_flagged_rate() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn planted_unsafe_verdicts_are_judge_flags_review_entries_and_events() {
     let dir = tempfile::tempdir().unwrap();
-    let (fake, url) = start_fake_judge().await;
-    let (downstream, addr) = start_downstream().await;
+    let (fake, url) = FakeJudge::start(reply).await;
+    let (downstream, addr) = Downstream::start_grpc().await;
     let extra = format!(
         "[safety.judge]\nrate = 1.0\n[review]\ninclude_content = true\n\
          [downstream]\nendpoint = \"http://{addr}\"\nprotocol = \"grpc\"\n"
@@ -621,10 +376,9 @@ async fn planted_unsafe_verdicts_are_judge_flags_review_entries_and_events() {
     let metrics = service
         .until("4 safety verdicts and 16 events", |m| {
             requests(m, "safety_judge", "ok") == 4.0
-                && at(
-                    m,
+                && m.at(
                     "llmwatch_evaluation_events_exported_total",
-                    &[("result", "exported")],
+                    &Labels::new(&[("result", "exported")]),
                 ) == 16.0
         })
         .await;
@@ -653,7 +407,7 @@ async fn planted_unsafe_verdicts_are_judge_flags_review_entries_and_events() {
     assert_eq!(metrics.total("llmwatch_evaluations_flagged_total"), 0.0);
     assert_eq!(metrics.total("llmwatch_evaluation_score_count"), 0.0);
 
-    let review = service.review().await;
+    let review = review_all(&service).await;
     assert_eq!(review["total"], 3);
     let first = entry(&review, &ids[0]);
     assert_eq!(
@@ -714,7 +468,11 @@ async fn planted_unsafe_verdicts_are_judge_flags_review_entries_and_events() {
     assert_eq!(both["safety_flags"], json!(["pii_email"]));
 
     // One event per category and call, on the call's trace and span.
-    let records = downstream.records.lock().unwrap().clone();
+    let records: Vec<LogRecord> = downstream
+        .records()
+        .into_iter()
+        .map(|(_, record)| record)
+        .collect();
     assert_eq!(records.len(), 16);
     let event = records
         .iter()
@@ -755,7 +513,7 @@ async fn planted_unsafe_verdicts_are_judge_flags_review_entries_and_events() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_malformed_safety_verdict_is_a_parse_failure_not_a_flag() {
     let dir = tempfile::tempdir().unwrap();
-    let (fake, url) = start_fake_judge().await;
+    let (fake, url) = FakeJudge::start(reply).await;
     let service = Service::start(&config(dir.path(), &url, "[safety.judge]\nrate = 1.0\n")).await;
     let ids = trace_ids(3);
     service
@@ -797,14 +555,13 @@ async fn a_malformed_safety_verdict_is_a_parse_failure_not_a_flag() {
         0.0
     );
     assert_eq!(
-        at(
-            &metrics,
+        metrics.at(
             "llmwatch_judge_tokens_total",
-            &[("evaluator", "safety_judge"), ("token_type", "input")]
+            &Labels::new(&[("evaluator", "safety_judge"), ("token_type", "input")])
         ),
         5.0 * 120.0
     );
-    assert_eq!(service.review().await["total"], 0);
+    assert_eq!(review_all(&service).await["total"], 0);
     service.stop().await;
 }
 
@@ -815,7 +572,7 @@ async fn a_malformed_safety_verdict_is_a_parse_failure_not_a_flag() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_safety_request_carries_the_categories_and_shares_the_spend_cap() {
     let dir = tempfile::tempdir().unwrap();
-    let (fake, url) = start_fake_judge().await;
+    let (fake, url) = FakeJudge::start(reply).await;
     let extra = "[safety.judge]\nrate = 1.0\ncategories = [\
                  { name = \"personal_data\", instructions = \"Reveals a customer's account number.\" },\
                  { name = \"medical_advice\", instructions = \"Gives a diagnosis or a dosage.\" }]\n";
@@ -835,7 +592,7 @@ async fn the_safety_request_carries_the_categories_and_shares_the_spend_cap() {
         })
         .await;
     assert_eq!(judge_flags(&metrics, "medical_advice"), 1.0);
-    let body = fake.bodies.lock().unwrap()[0].clone();
+    let body = fake.bodies()[0].clone();
     assert_eq!(body["model"], "gpt-4o-mini");
     let format = &body["response_format"];
     assert_eq!(format["type"], "json_schema");
@@ -884,7 +641,7 @@ async fn the_safety_request_carries_the_categories_and_shares_the_spend_cap() {
     service.stop().await;
 
     // A token cap smaller than one request's estimate: nothing is sent, of either kind.
-    let (fake, url) = start_fake_judge().await;
+    let (fake, url) = FakeJudge::start(reply).await;
     let extra = "[sampling]\ndefault_rate = 1.0\n[safety.judge]\nrate = 1.0\n";
     let text = config(dir.path(), &url, extra).replace(
         "concurrency = 4",
