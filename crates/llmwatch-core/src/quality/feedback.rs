@@ -854,7 +854,7 @@ impl UserSignals {
     }
 
     /// Waiting feedback to settle now: items whose call may have arrived, items that waited
-    /// `call_wait` (as of `now`) and items that made room.
+    /// longer than `call_wait` (as of `now`, whole seconds) and items that made room.
     pub fn take_due_feedback(&self, now: u64) -> Vec<(WaitingFeedback, Due)> {
         if self.waiting_len.load(Ordering::Relaxed) == 0 {
             return Vec::new();
@@ -863,7 +863,7 @@ impl UserSignals {
         let wait = self.feedback.call_wait;
         let mut expired = 0;
         waiting.settle(|item| {
-            (now.saturating_sub(item.since) >= wait).then(|| {
+            (now.saturating_sub(item.since) > wait).then(|| {
                 expired += 1;
                 Due::Expired
             })
@@ -1401,8 +1401,9 @@ mod tests {
         );
         observe(&signals, &call(c, &[1; 8], "m3", 0, None, None), NOW + 5);
         assert_eq!(settle(&signals, NOW + 5), []);
-        assert_eq!(settle(&signals, NOW + 32), []);
-        let expired: Vec<_> = settle(&signals, NOW + 34)
+        // Waited at least the whole 30 s (the clock is in whole seconds).
+        assert_eq!(settle(&signals, NOW + 33), []);
+        let expired: Vec<_> = settle(&signals, NOW + 35)
             .into_iter()
             .map(|(due, r)| (due, r.matched, r.service.to_string(), r.model.to_string()))
             .collect();
@@ -1420,7 +1421,7 @@ mod tests {
         );
         assert_eq!(signals.waiting_dropped(), (2, 0));
         let mut families = Vec::new();
-        signals.snapshot(&mut families, NOW + 34);
+        signals.snapshot(&mut families, NOW + 35);
         let total = |labels: &[(&str, &str)]| value(&families, names::FEEDBACK, labels);
         assert_eq!(
             total(&[("gen_ai_request_model", "m1"), ("channel", "http")]),
