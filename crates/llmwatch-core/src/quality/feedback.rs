@@ -861,14 +861,19 @@ impl UserSignals {
         }
         let mut waiting = self.waiting.lock();
         let wait = self.feedback.call_wait;
-        let mut expired = 0;
-        waiting.settle(|item| {
-            (now.saturating_sub(item.since) > wait).then(|| {
-                expired += 1;
-                Due::Expired
-            })
-        });
-        self.waiting_expired.fetch_add(expired, Ordering::Relaxed);
+        // Items are in arrival order: the expired ones are in front.
+        while waiting
+            .items
+            .front()
+            .is_some_and(|item| now.saturating_sub(item.since) > wait)
+        {
+            let Some(item) = waiting.items.pop_front() else {
+                break;
+            };
+            WaitingQueue::unkey(&mut waiting.keys, &item);
+            waiting.due.push((item, Due::Expired));
+            self.waiting_expired.fetch_add(1, Ordering::Relaxed);
+        }
         let due = std::mem::take(&mut waiting.due);
         self.waiting_len.store(waiting.len(), Ordering::Relaxed);
         due

@@ -315,7 +315,9 @@ impl Inner {
         let Some(entry) = self.remove(key) else {
             return;
         };
-        if let Some(call) = entry.sampled {
+        if let Some(mut call) = entry.sampled {
+            // What came for it is kept for its review entry.
+            join(&mut call, entry.sampled_content);
             self.released.without_content.push(call);
         }
         let had_span = entry.record.is_some();
@@ -841,6 +843,15 @@ mod tests {
             (sampled.input.as_deref(), sampled.output.as_deref()),
             (Some("Q"), Some("A"))
         );
+        // One whose output never comes is given up with the input it gathered (for review).
+        let mut span = call(4, "svc");
+        span.input = None;
+        let _ = pending.hold(span, 10);
+        pending.add_content(&TRACE, &[4; 8], "svc", input("Q4"), 11);
+        assert!(pending.release(11).joined[0].sampled_waiting);
+        let released = pending.release(2_000);
+        assert_eq!(released.without_content.len(), 1);
+        assert_eq!(released.without_content[0].input.as_deref(), Some("Q4"));
     }
 
     #[test]
