@@ -585,9 +585,7 @@ impl UserSignals {
             // A sampled span stands for several calls.
             count: call.sampling.adjusted_count.round().clamp(1.0, 1e6) as u32,
         });
-        let Some(conversation) = conversation.filter(|_| self.sessions.enabled) else {
-            return None;
-        };
+        let conversation = conversation.filter(|_| self.sessions.enabled)?;
         let key = session_key(call.service_name, conversation);
         let turn = TurnCall {
             trace_id: call.trace_id,
