@@ -35,8 +35,9 @@ use crate::quality::recent::text_key;
 use crate::quality::safety::Source;
 use crate::quality::sampler::{rejection_threshold, trace_id_randomness};
 
-/// Bytes an entry costs beyond its text (key, bookkeeping, the record's or held call's strings).
-const ENTRY_OVERHEAD_BYTES: usize = 256;
+/// Bytes an entry costs beyond its text: the map slot and its key, its place in the order, the
+/// record's label strings (a held sampled call is boxed, and its strings are mostly the text).
+const ENTRY_OVERHEAD_BYTES: usize = 640;
 
 /// How long a service counts as sending content events after its last one.
 pub const SENDER_TTL_MILLIS: u64 = 3_600_000;
@@ -221,7 +222,7 @@ struct Entry {
     /// The span, once it arrived.
     record: Option<SpanRecord>,
     /// A sampled call waiting for its output, and the content gathered for it.
-    sampled: Option<SampledCall>,
+    sampled: Option<Box<SampledCall>>,
     sampled_content: ContentText,
     /// Some content of the call was scanned.
     scanned: bool,
@@ -318,7 +319,7 @@ impl Inner {
         if let Some(mut call) = entry.sampled {
             // What came for it is kept for its review entry.
             join(&mut call, entry.sampled_content);
-            self.released.without_content.push(call);
+            self.released.without_content.push(*call);
         }
         let had_span = entry.record.is_some();
         if let Some(turn) = entry.record.and_then(|r| r.turn) {
@@ -379,7 +380,7 @@ impl Inner {
                 || entry.sampled.as_ref().is_some_and(|c| c.output.is_some());
             if complete && let Some(mut call) = entry.sampled.take() {
                 join(&mut call, std::mem::take(&mut entry.sampled_content));
-                sampled = Some(call);
+                sampled = Some(*call);
             }
         }
         let mut record = entry.record.clone().unwrap_or_default();
@@ -593,7 +594,7 @@ impl PendingContent {
             });
             entry.scanned |= call.input.is_some() || call.output.is_some();
         }
-        entry.sampled = Some(call);
+        entry.sampled = Some(Box::new(call));
         let ready = !entry.content.is_empty();
         if ready && !inner.ready.contains(&key) {
             inner.ready.push(key);
@@ -910,7 +911,8 @@ mod tests {
         assert!(pending.inner.lock().bytes <= 2 * ENTRY_OVERHEAD_BYTES + 100);
         assert_eq!(dropped(&pending), [0, 9, 0]);
         // Merging content into an entry counts its bytes too: past the limit it goes as well.
-        pending.add_content(&TRACE, &[9; 8], "svc", output(&"y".repeat(400)), 0);
+        let more = "y".repeat(ENTRY_OVERHEAD_BYTES + 100);
+        pending.add_content(&TRACE, &[9; 8], "svc", output(&more), 0);
         assert_eq!(pending.len(), 0);
         assert_eq!(pending.inner.lock().bytes, 0);
         assert_eq!(dropped(&pending), [0, 10, 0]);
@@ -1024,5 +1026,21 @@ mod tests {
         let released = pending.release(1_001);
         assert_eq!(released.turns, [turn(2)]);
         assert_eq!(dropped(&pending), [0, 0, 0]);
+    }
+}
+
+#[cfg(test)]
+mod size {
+    use super::*;
+
+    #[test]
+    fn an_entry_costs_no_more_than_it_is_accounted_for() {
+        // The map slot (key and entry), the order's item, three label strings' allocations.
+        let slot = std::mem::size_of::<Key>() + std::mem::size_of::<Entry>() + 1;
+        let order = std::mem::size_of::<(Key, u64)>();
+        assert!(
+            slot + order + 3 * 48 <= ENTRY_OVERHEAD_BYTES,
+            "{slot} + {order} + 144 > {ENTRY_OVERHEAD_BYTES}"
+        );
     }
 }
