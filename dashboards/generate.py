@@ -583,6 +583,8 @@ def self_():
                target(rate("llmwatch_evaluation_events_exported_total", t, "result"), "evaluation events {{result}}", ref="C")),
             ts("Sessions tracked", "Sessions held for implicit signals, bounded by configuration. Flat at the limit: sessions are evicted early (see the Quality dashboard).", "short",
                target("max by (instance) (llmwatch_sessions_active{" + t + "})", "{{instance}}")),
+            ts("Given up while waiting for the other half", "Content events whose span never came (content expired: check that spans reach llmwatch, or raise sampling.content_wait; content full: raise sampling.content_wait_max_calls), span records that made room before their events came (span full), feedback that matched no call within feedback.call_wait (feedback expired: feedback names ids of calls llmwatch never saw) or made room (feedback full). Dropped content is never scanned nor judged.", "reqps",
+               target(rate("llmwatch_quality_join_dropped_total", t, "item, reason"), "{{item}} {{reason}}"), stack=True),
         ]),
         ("Process and scrape", [
             stat("Up", "Whether Prometheus scraped each llmwatch target successfully (1). 0 for 5 minutes pages (LlmwatchDown).", "none",

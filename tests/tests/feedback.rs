@@ -9,6 +9,10 @@
 //! - A scripted session stream on an explicit clock: exact follow-up, retry, correction and
 //!   abandonment counts, and the survivorship-bias indicator at 1 and at 0.
 //! - The server's own sweep ending quiet sessions, and bounded state under many sessions.
+//! - Feedback sent before its call's span: recorded when the span arrives exactly as if the span
+//!   had come first, and counted unmatched after the configured wait when it never does.
+//! - Session signals from content sent only as openai-v2 style `gen_ai.user.message` log events,
+//!   before or after the spans, equal to those from the same content on the spans.
 
 use std::time::Duration;
 
@@ -22,8 +26,11 @@ use llmwatch_tests::*;
 use opentelemetry::logs::{LogRecord as _, Logger as _, LoggerProvider as _, Severity};
 use opentelemetry::trace::{SpanId, TraceFlags, TraceId};
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
-use opentelemetry_proto::tonic::common::v1::KeyValue;
-use opentelemetry_proto::tonic::logs::v1::LogRecord;
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::common::v1::any_value::Value;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, KeyValueList};
+use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use opentelemetry_sdk::logs::{BatchLogProcessor, SdkLoggerProvider};
 
@@ -823,4 +830,310 @@ async fn the_server_sweep_ends_quiet_sessions() {
         0.5
     );
     server.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Feedback before its span; content in log events
+// ---------------------------------------------------------------------------------------------
+
+/// Posts log records of `service` to the OTLP/HTTP listener (protobuf).
+async fn post_logs(server: &TestServer, service: &str, records: Vec<LogRecord>) {
+    use prost::Message;
+    let body = ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            resource: Some(Resource {
+                attributes: vec![kv("service.name", s(service))],
+                ..Default::default()
+            }),
+            scope_logs: vec![ScopeLogs {
+                log_records: records,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    };
+    let answer = server
+        .http
+        .post(format!("{}/v1/logs", server.http_endpoint()))
+        .header("content-type", "application/x-protobuf")
+        .body(body.encode_to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200, "POST /v1/logs");
+}
+
+/// An openai-v2 `gen_ai.user.message` event of `span`'s call: body `{"content": text}`.
+fn user_message(span: &Span, text: &str) -> LogRecord {
+    LogRecord {
+        trace_id: span.trace_id.clone(),
+        span_id: span.span_id.clone(),
+        event_name: "gen_ai.user.message".to_owned(),
+        body: Some(AnyValue {
+            value: Some(Value::KvlistValue(KeyValueList {
+                values: vec![kv("content", s(text))],
+            })),
+        }),
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_signals_from_content_in_log_events_equal_those_from_span_content() {
+    let server = TestServer::start().await;
+    // (conversation, start in seconds, the user messages, events before the span)
+    let script: [(&str, u64, &[&str], bool); 8] = [
+        ("a", 0, &["Where is my order?"], true),
+        // A follow-up, its regenerate (a retry), a correction.
+        ("a", 30, &["Where is my order?", "And the invoice?"], false),
+        ("a", 40, &["Where is my order?", "And the invoice?"], true),
+        (
+            "a",
+            50,
+            &["Where is my order?", "No, the other order"],
+            false,
+        ),
+        // Ten minutes later: a turn without a signal.
+        (
+            "a",
+            600,
+            &["Where is my order?", "No, the other order", "Thanks"],
+            false,
+        ),
+        ("b", 0, &["Cancel my order"], false),
+        // Asked again, then corrected.
+        ("b", 10, &["Cancel my order"], false),
+        ("b", 20, &["Cancel my order", "Actually, keep it"], true),
+    ];
+    for (i, (conversation, at, messages, events_first)) in script.iter().enumerate() {
+        // The content on the span (gen_ai.input.messages)...
+        let on_span = turn(100 + i as u64, conversation, *at, messages);
+        let answer = server
+            .post_protobuf(&request("spans-bot", vec![on_span]))
+            .await;
+        assert_eq!(answer.status, 200);
+        // ...and the same call with its content only in events, before or after its span.
+        let bare = turn(200 + i as u64, conversation, *at, &[]);
+        let events: Vec<LogRecord> = messages.iter().map(|m| user_message(&bare, m)).collect();
+        let spans = request("events-bot", vec![bare]);
+        if *events_first {
+            post_logs(&server, "events-bot", events).await;
+            assert_eq!(server.post_protobuf(&spans).await.status, 200);
+        } else {
+            assert_eq!(server.post_protobuf(&spans).await.status, 200);
+            post_logs(&server, "events-bot", events).await;
+        }
+    }
+    let metrics = server.scrape().await;
+    let signal = |service, signal| {
+        metrics
+            .get(
+                "llmwatch_session_signals_total",
+                &Labels::new(&[("service_name", service), ("signal", signal)]),
+            )
+            .unwrap_or(0.0)
+    };
+    let ratio = |service, signal| {
+        metrics.get(
+            "llmwatch_session_signal_ratio",
+            &Labels::new(&[("service_name", service), ("signal", signal)]),
+        )
+    };
+    for (name, expected) in [("follow_up", 1.0), ("retry", 2.0), ("correction", 2.0)] {
+        assert_eq!(signal("spans-bot", name), expected, "{name}");
+        assert_eq!(signal("events-bot", name), expected, "{name}");
+        // Per turn: 8 turns each.
+        assert_eq!(ratio("spans-bot", name), Some(expected / 8.0), "{name}");
+        assert_eq!(
+            ratio("events-bot", name),
+            ratio("spans-bot", name),
+            "{name}"
+        );
+    }
+    assert_eq!(
+        metrics.value("llmwatch_sessions_active", &Labels::default()),
+        4.0
+    );
+    assert_eq!(metrics.total("llmwatch_quality_join_dropped_total"), 0.0);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feedback_before_its_span_is_matched_when_the_span_arrives_else_unmatched_after_the_wait() {
+    let config = ServerConfig {
+        session_sweep_interval: Duration::from_millis(100),
+        ..loopback_config()
+    };
+    let processor = ProcessorConfig {
+        quality: QualityConfig {
+            feedback: FeedbackConfig {
+                call_wait: 1,
+                ..FeedbackConfig::default()
+            },
+            ..QualityConfig::default()
+        },
+        ..ProcessorConfig::default()
+    };
+    // The same feedback and spans, the feedback first on one server and last on the other.
+    let early = TestServer::start_with(config.clone(), processor.clone()).await;
+    let late = TestServer::start_with(config, processor).await;
+    let calls = vec![
+        chat(1, "gpt-4o", "chatcmpl-1"),
+        chat(2, "claude-sonnet-4", "msg-2"),
+    ];
+    let items = serde_json::json!([
+        {"trace_id": hex(&calls[0].trace_id), "span_id": hex(&calls[0].span_id), "signal": "thumbs_down"},
+        {"response_id": "msg-2", "rating": 5},
+    ])
+    .to_string();
+    let post_feedback = |server: &TestServer| {
+        let request = server
+            .http
+            .post(format!("{}/v1/feedback", server.http_endpoint()))
+            .header("content-type", "application/json")
+            .body(items.clone());
+        async move {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            serde_json::from_slice::<serde_json::Value>(&response.bytes().await.unwrap()).unwrap()
+        }
+    };
+    // Feedback first: accepted, matched to nothing yet, and not counted while it waits.
+    assert_eq!(
+        post_feedback(&early).await,
+        serde_json::json!({"accepted": 2, "matched": 0, "rejected": 0, "errors": []})
+    );
+    assert_eq!(early.scrape().await.total("llmwatch_feedback_total"), 0.0);
+    let answer = early.post_protobuf(&request(SERVICE, calls.clone())).await;
+    assert_eq!(answer.status, 200);
+    // The spans first.
+    let answer = late.post_protobuf(&request(SERVICE, calls.clone())).await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(
+        post_feedback(&late).await,
+        serde_json::json!({"accepted": 2, "matched": 2, "rejected": 0, "errors": []})
+    );
+
+    let (a, b) = (early.scrape().await, late.scrape().await);
+    let service = Labels::new(&[("service_name", SERVICE)]);
+    for (name, labels, expected) in [
+        (
+            "llmwatch_feedback_total",
+            feedback_labels("gpt-4o", "thumbs_down", "http"),
+            1.0,
+        ),
+        (
+            "llmwatch_feedback_total",
+            feedback_labels("claude-sonnet-4", "rating", "http"),
+            1.0,
+        ),
+        (
+            "llmwatch_evaluations_flagged_total",
+            score_labels("gpt-4o", "user_feedback"),
+            1.0,
+        ),
+        ("llmwatch_feedback_positive_ratio", service.clone(), 0.5),
+        ("llmwatch_feedback_coverage_ratio", service.clone(), 1.0),
+    ] {
+        assert_eq!(a.value(name, &labels), expected, "{name} {labels:?}");
+        assert_eq!(b.value(name, &labels), expected, "{name} {labels:?}");
+    }
+    assert_eq!(a.total("llmwatch_feedback_total"), 2.0);
+    let score = "llmwatch_evaluation_score";
+    for (model, name, sum) in [
+        ("gpt-4o", "user_feedback", 0.0),
+        ("claude-sonnet-4", "user_rating", 1.0),
+    ] {
+        let labels = score_labels(model, name);
+        assert_eq!(
+            (a.count(score, &labels), a.sum_of(score, &labels)),
+            (1.0, sum)
+        );
+        assert_eq!(
+            (b.count(score, &labels), b.sum_of(score, &labels)),
+            (1.0, sum)
+        );
+    }
+    // The thumbs down put its call in the review queue, under the call's ids, in both orders.
+    let reviewed = |server: &TestServer| -> Vec<(String, String, String, String)> {
+        server
+            .processor
+            .quality()
+            .review()
+            .list(10)
+            .iter()
+            .map(|e| {
+                (
+                    e.trace_id.clone(),
+                    e.span_id.clone(),
+                    e.request_model.clone(),
+                    e.reasons[0].clone(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(reviewed(&early), reviewed(&late));
+    assert_eq!(
+        reviewed(&early),
+        [(
+            hex(&calls[0].trace_id),
+            hex(&calls[0].span_id),
+            String::new(),
+            "user_feedback = 0".to_owned()
+        )]
+    );
+
+    // Feedback on a call that never comes: counted unmatched, under its own service, after the
+    // one-second wait (the server's sweep settles it).
+    let mut client = FeedbackServiceClient::connect(early.grpc_endpoint())
+        .await
+        .unwrap();
+    let answer = client
+        .submit(SubmitFeedbackRequest {
+            feedback: vec![Feedback {
+                trace_id: vec![7; 16],
+                span_id: vec![7; 8],
+                service_name: "web".into(),
+                signal: Signal::ThumbsUp as i32,
+                ..Feedback::default()
+            }],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((answer.accepted, answer.matched), (1, 0));
+    let unmatched = Labels::new(&[
+        ("service_name", "web"),
+        ("gen_ai_request_model", ""),
+        ("signal", "thumbs_up"),
+        ("channel", "grpc"),
+    ]);
+    let expired = Labels::new(&[("item", "feedback"), ("reason", "expired")]);
+    let waited = std::time::Instant::now();
+    let metrics = early.scrape().await;
+    assert_eq!(metrics.get("llmwatch_feedback_total", &unmatched), None);
+    assert_eq!(
+        metrics.value("llmwatch_quality_join_dropped_total", &expired),
+        0.0
+    );
+    let mut metrics = metrics;
+    while metrics.get("llmwatch_feedback_total", &unmatched).is_none() {
+        assert!(waited.elapsed() < Duration::from_secs(10), "never counted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        metrics = early.scrape().await;
+    }
+    // Not before the wait was over (whole seconds: at least one, at most two and a sweep).
+    assert!(
+        waited.elapsed() >= Duration::from_millis(900),
+        "{:?}",
+        waited.elapsed()
+    );
+    assert_eq!(metrics.value("llmwatch_feedback_total", &unmatched), 1.0);
+    assert_eq!(
+        metrics.value("llmwatch_quality_join_dropped_total", &expired),
+        1.0
+    );
+    assert_eq!(metrics.total("llmwatch_feedback_total"), 3.0);
+    early.stop().await;
+    late.stop().await;
 }

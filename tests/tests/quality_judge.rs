@@ -11,7 +11,7 @@ use llmwatch_tests::quality::{
     Downstream, FakeJudge, Reply, Service, attribute, bare_span, content_span, judge_config,
     sampled_at, trace_ids, trace_marker, user_message,
 };
-use llmwatch_tests::{Labels, hex, request};
+use llmwatch_tests::{Labels, hex, kv, request, s};
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
@@ -673,6 +673,174 @@ async fn content_from_log_events_is_joined_to_its_sampled_span_and_judged() {
         .find(|m| m.contains("events-first"))
         .unwrap();
     assert!(events_first.contains("Madrid."), "{events_first}");
+    service.stop().await;
+}
+
+/// An openai-v2 style message or choice event of call (`trace_id`, span id `span`): the body is
+/// `{"content": text}`.
+fn message_event(trace_id: [u8; 16], span: u8, name: &str, text: &str) -> LogRecord {
+    LogRecord {
+        trace_id: trace_id.to_vec(),
+        span_id: vec![span; 8],
+        event_name: name.to_owned(),
+        body: Some(AnyValue {
+            value: Some(Value::KvlistValue(
+                opentelemetry_proto::tonic::common::v1::KeyValueList {
+                    values: vec![kv("content", s(text))],
+                },
+            )),
+        }),
+        ..Default::default()
+    }
+}
+
+/// A span without content whose request model is `model`.
+fn bare_span_of(trace_id: [u8; 16], span_id: u8, model: &str) -> Span {
+    let mut span = bare_span(trace_id, span_id);
+    for attribute in &mut span.attributes {
+        if attribute.key == "gen_ai.request.model" {
+            attribute.value = Some(llmwatch_tests::any_value(s(model)));
+        }
+    }
+    span
+}
+
+/// openai-v2 style content (gen_ai.user.message / gen_ai.choice log events only) with a planted
+/// e-mail address in the input and an API key in the output, sent before and after the spans:
+/// each call scanned once under its span's service and model, each flag counted and reviewed
+/// once per call and category/side, whatever the number of events and whether the span carried
+/// content too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn content_from_log_events_is_safety_scanned_once_per_call_in_either_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = Service::start(&format!("data_dir = \"{}\"\n", dir.path().display())).await;
+    let ids = trace_ids(3);
+    let mail = "Please mail the invoice to jane.doe@example.com";
+    let key = "Set OPENAI_API_KEY=sk-proj-abcdefghijklmnopqrstuvwx1234 and retry.";
+    // 1. The events first (two user messages and a choice), then the span without content.
+    service
+        .send_logs(vec![
+            message_event(
+                ids[0],
+                40,
+                "gen_ai.system.message",
+                "You are a billing bot.",
+            ),
+            message_event(ids[0], 40, "gen_ai.user.message", mail),
+            message_event(
+                ids[0],
+                40,
+                "gen_ai.user.message",
+                "Again: jane.doe@example.com",
+            ),
+            message_event(ids[0], 40, "gen_ai.choice", key),
+        ])
+        .await;
+    let before_span = service.scrape().await;
+    assert_eq!(before_span.total("llmwatch_safety_flags_total"), 0.0);
+    service.send(vec![bare_span(ids[0], 40)]).await;
+    // 2. The span first (another model), then its events, then its choice again in a later
+    //    export request.
+    service
+        .send(vec![bare_span_of(ids[1], 41, "claude-sonnet-4")])
+        .await;
+    service
+        .send_logs(vec![
+            message_event(ids[1], 41, "gen_ai.user.message", mail),
+            message_event(ids[1], 41, "gen_ai.choice", key),
+        ])
+        .await;
+    service
+        .send_logs(vec![message_event(ids[1], 41, "gen_ai.choice", key)])
+        .await;
+    // 3. Content on the span and the same content in events after it.
+    let messages = json!([{"role": "user", "content": mail}]).to_string();
+    let answer = json!([{"role": "assistant", "content": "Done."}]).to_string();
+    service
+        .send(vec![content_span(ids[2], 42, &messages, &answer)])
+        .await;
+    service
+        .send_logs(vec![
+            message_event(ids[2], 42, "gen_ai.user.message", mail),
+            message_event(ids[2], 42, "gen_ai.choice", "Done."),
+        ])
+        .await;
+
+    let metrics = service.scrape().await;
+    let flag = |model, category, side| {
+        metrics.at(
+            "llmwatch_safety_flags_total",
+            &Labels::new(&[
+                ("service_name", "checkout"),
+                ("gen_ai_request_model", model),
+                ("category", category),
+                ("source", side),
+            ]),
+        )
+    };
+    assert_eq!(flag("gpt-4o", "pii_email", "input"), 2.0);
+    assert_eq!(flag("gpt-4o", "secret_api_key", "output"), 1.0);
+    assert_eq!(flag("claude-sonnet-4", "pii_email", "input"), 1.0);
+    assert_eq!(flag("claude-sonnet-4", "secret_api_key", "output"), 1.0);
+    assert_eq!(metrics.total("llmwatch_safety_flags_total"), 5.0);
+    let scanned = |model| {
+        metrics.at(
+            "llmwatch_safety_scanned_calls_total",
+            &Labels::new(&[
+                ("service_name", "checkout"),
+                ("gen_ai_request_model", model),
+            ]),
+        )
+    };
+    assert_eq!((scanned("gpt-4o"), scanned("claude-sonnet-4")), (2.0, 1.0));
+    assert_eq!(
+        metrics.total("llmwatch_quality_join_dropped_total"),
+        0.0,
+        "nothing given up"
+    );
+    // One review entry per call, newest first, with the call's ids, model and flags.
+    let (status, review) = service.review("?limit=10").await;
+    assert_eq!(status, 200);
+    assert_eq!(review["total"], 3);
+    let entries: Vec<(String, String, String, Json)> = review["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["trace_id"].as_str().unwrap().to_owned(),
+                e["span_id"].as_str().unwrap().to_owned(),
+                e["request_model"].as_str().unwrap().to_owned(),
+                e["safety_flags"].clone(),
+            )
+        })
+        .collect();
+    let both = json!(["pii_email", "secret_api_key"]);
+    assert_eq!(
+        entries,
+        [
+            (
+                hex(&ids[2]),
+                hex(&[42; 8]),
+                "gpt-4o".to_owned(),
+                json!(["pii_email"])
+            ),
+            (
+                hex(&ids[1]),
+                hex(&[41; 8]),
+                "claude-sonnet-4".to_owned(),
+                both.clone()
+            ),
+            (hex(&ids[0]), hex(&[40; 8]), "gpt-4o".to_owned(), both),
+        ]
+    );
+    assert_eq!(
+        metrics.at(
+            "llmwatch_normalized_records_total",
+            &Labels::new(&[("signal", "logs"), ("record", "content_event")]),
+        ),
+        9.0
+    );
     service.stop().await;
 }
 

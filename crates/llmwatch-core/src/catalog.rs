@@ -148,6 +148,7 @@ pub mod names {
     pub const EMBEDDING_REQUESTS: &str = "llmwatch_embedding_requests_total";
     pub const EMBEDDING_TEXTS: &str = "llmwatch_embedding_texts_total";
     pub const QUALITY_OVERFLOW: &str = "llmwatch_quality_overflow_records_total";
+    pub const QUALITY_JOIN_DROPPED: &str = "llmwatch_quality_join_dropped_total";
     pub const RECEIVED_SPANS: &str = "llmwatch_received_spans_total";
     pub const RECEIVED_LOG_RECORDS: &str = "llmwatch_received_log_records_total";
     pub const REJECTED_SPANS: &str = "llmwatch_rejected_spans_total";
@@ -705,6 +706,15 @@ pub const CATALOG: &[MetricDef] = &[
         help: "Quality records (evaluations, feedback, safety flags, sessions) folded into the overflow series because a quality metric reached its label-set limit.",
         prefix: LabelPrefix::None,
         labels: &["metric"],
+        buckets: &[],
+    },
+    MetricDef {
+        name: names::QUALITY_JOIN_DROPPED,
+        kind: Counter,
+        unit: "{item}",
+        help: "Items held to be joined with a call whose other half arrives later, given up: content events whose span never came (item content: never scanned nor judged), span records evicted before their content events could come (span), feedback that matched no call (feedback: counted unmatched); reason expired (waited the whole time) or full (made room).",
+        prefix: LabelPrefix::None,
+        labels: &["item", "reason"],
         buckets: &[],
     },
     MetricDef {

@@ -1,6 +1,7 @@
 //! The processor: normalized records in, aggregates out. Synchronous and non-blocking: it only
 //! updates in-memory aggregates, so receivers call it inline.
 
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use llmwatch_semconv::{
@@ -185,6 +186,8 @@ impl Processor {
             }
         }
         self.quality.signals().flush(batch, now);
+        // Feedback that came before these spans matches them now.
+        self.settle_feedback(now);
         report.accepted = calls + ignored;
         self.telemetry
             .received(Signal::Traces, transport, report.accepted + report.rejected);
@@ -248,7 +251,7 @@ impl Processor {
                         RecordKind::Evaluation
                     }
                     Ok(Some(LogEvent::CallContent(content))) => {
-                        // Content captured as events joins its sampled span for the judge.
+                        // Content captured as events joins its span, whichever comes first.
                         self.quality.observe_content(&content);
                         RecordKind::ContentEvent
                     }
@@ -273,7 +276,8 @@ impl Processor {
                 report.accepted += 1;
             }
         }
-        self.quality.release_pending();
+        self.quality.release_pending_at(now);
+        self.settle_feedback(now);
         self.telemetry
             .received(Signal::Logs, transport, report.accepted + report.rejected);
         for kind in RecordKind::ALL {
@@ -285,16 +289,49 @@ impl Processor {
 
     /// Records checked feedback: the feedback counters and ratios, and its score as an evaluation
     /// with source `user` (flagged when negative), matched to its call when one is remembered.
+    /// Feedback that matches no call but names one waits for its call's span
+    /// (`feedback.call_wait`) and is recorded then, exactly as if the span had come first; after
+    /// the wait it is recorded unmatched (the receipt says `waiting`).
     pub fn record_feedback_at(
         &self,
         feedback: &Feedback<'_>,
         channel: Channel,
         now: u64,
     ) -> FeedbackReceipt {
-        let receipt = self
-            .quality
-            .signals()
-            .record_feedback(feedback, channel, now);
+        let signals = self.quality.signals();
+        let receipt = match signals.record_or_hold_feedback(feedback, channel, now) {
+            Some(receipt) => {
+                self.feedback_recorded(feedback, &receipt);
+                receipt
+            }
+            None => FeedbackReceipt {
+                matched: None,
+                service: Arc::from(feedback.service_name),
+                model: Arc::from(""),
+                call_ids: None,
+                waiting: true,
+            },
+        };
+        // Holding it may have made older waiting feedback give up its place.
+        self.settle_feedback(now);
+        receipt
+    }
+
+    /// Records the waiting feedback that is due: matched to a call that arrived, or unmatched
+    /// after the wait.
+    fn settle_feedback(&self, now: u64) {
+        let signals = self.quality.signals();
+        for (item, due) in signals.take_due_feedback(now) {
+            let feedback = item.clone();
+            if let Some(receipt) = signals.record_due_feedback(item, due, now) {
+                self.feedback_recorded(&feedback.feedback(), &receipt);
+            }
+        }
+    }
+
+    /// What recorded feedback adds beyond its counters: its score as a `user` evaluation, and
+    /// the call it flags in the review queue.
+    fn feedback_recorded(&self, feedback: &Feedback<'_>, receipt: &FeedbackReceipt) {
         let flagged = match feedback.signal {
             FeedbackSignal::ThumbsUp => false,
             FeedbackSignal::ThumbsDown | FeedbackSignal::Correction | FeedbackSignal::Report => {
@@ -334,7 +371,6 @@ impl Processor {
                 feedback.response_id,
             );
         }
-        receipt
     }
 
     /// Checks one feedback item from llmwatch's own APIs (HTTP, gRPC) by the same rules as the
@@ -368,6 +404,7 @@ impl Processor {
     /// this on an interval.
     pub fn sweep_sessions(&self, now: u64) {
         self.quality.sweep(now);
+        self.settle_feedback(now);
     }
 
     /// Removes label sets idle for longer than `idle_seconds`; returns how many.

@@ -185,6 +185,9 @@ pub struct CallContentEvent<'a> {
     pub trace_id: &'a [u8],
     pub span_id: &'a [u8],
     pub event_name: &'a str,
+    /// The resource's `service.name` (else the fallback name), to tell which services send
+    /// their content as events.
+    pub service_name: &'a str,
     pub finish_reasons: FinishReasonCounts,
     pub content: CapturedContent<'a>,
 }

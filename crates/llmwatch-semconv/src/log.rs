@@ -91,6 +91,7 @@ impl Normalizer {
                     finish_reasons.add(FinishReason::parse(reason));
                 }
                 content_event(
+                    resource,
                     record,
                     event_name,
                     finish_reasons,
@@ -101,6 +102,7 @@ impl Normalizer {
                 )
             }
             "gen_ai.system.message" => content_event(
+                resource,
                 record,
                 event_name,
                 FinishReasonCounts::default(),
@@ -113,6 +115,7 @@ impl Normalizer {
             | "gen_ai.assistant.message"
             | "gen_ai.tool.message"
             | "gen_ai.tools.message" => content_event(
+                resource,
                 record,
                 event_name,
                 FinishReasonCounts::default(),
@@ -138,6 +141,7 @@ impl Normalizer {
                     }
                 }
                 content_event(
+                    resource,
                     record,
                     event_name,
                     finish_reasons,
@@ -211,6 +215,7 @@ fn feedback_fields<'a>(
 }
 
 fn content_event<'a>(
+    resource: &ResourceInfo<'a>,
     record: &'a LogRecord,
     event_name: &'a str,
     finish_reasons: FinishReasonCounts,
@@ -220,6 +225,9 @@ fn content_event<'a>(
         trace_id: &record.trace_id,
         span_id: &record.span_id,
         event_name,
+        service_name: resource
+            .service_name
+            .unwrap_or(resource.fallback_service_name),
         finish_reasons,
         content,
     })

@@ -2220,6 +2220,8 @@ fn choice_and_message_events_carry_finish_reasons_and_content() {
         panic!("not a content event");
     };
     assert_eq!(event.event_name, "gen_ai.choice");
+    // No resource: no service name (the records of a resource carry its `service.name`).
+    assert_eq!(event.service_name, "");
     assert_eq!(event.trace_id, TRACE_ID.as_slice());
     assert_eq!(event.span_id, SPAN_ID.as_slice());
     assert_eq!(

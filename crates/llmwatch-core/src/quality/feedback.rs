@@ -7,16 +7,20 @@
 //! every shard. Time is always an argument; [`UserSignals::sweep`] ends inactive sessions and is
 //! called on an interval by the server.
 
+use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use llmwatch_semconv::{Feedback, FeedbackRules, LlmCall};
+use llmwatch_semconv::{Feedback, FeedbackRules, FeedbackSignal, LlmCall};
 use parking_lot::Mutex;
 use rustc_hash::{FxHashMap, FxHashSet, FxHasher};
 
 use crate::catalog::{self, names};
 use crate::labeled::LabeledFamily;
-use crate::quality::recent::{CallKeys, Found, MatchedBy, RecentCalls, shard_of, text_key};
+use crate::quality::recent::{
+    CallKeys, Found, MatchedBy, RecentCalls, bytes_key, shard_of, text_key,
+};
 use crate::quality::sessions::{EndedSession, SessionSignal, Sessions, TurnCall, TurnRules};
 use crate::quality::window::{COUNTS, Count, ServiceWindows, Totals, WindowSpec};
 use crate::snapshot::FamilySnapshot;
@@ -38,6 +42,12 @@ pub struct FeedbackConfig {
     pub max_recent_calls: usize,
     /// How long after llmwatch saw a call feedback can still match it (seconds).
     pub match_window: u64,
+    /// How long feedback that matches no call waits for its call's span (seconds; exporters
+    /// batch spans for a few seconds, feedback is often sent at once); 0: counted unmatched at
+    /// once.
+    pub call_wait: u64,
+    /// Feedback items waiting at once; the oldest is counted unmatched to make room.
+    pub call_wait_max_items: usize,
     /// The trailing window of every ratio (seconds), in `ratio_buckets` buckets.
     pub ratio_window: u64,
     pub ratio_buckets: usize,
@@ -51,6 +61,8 @@ impl Default for FeedbackConfig {
             positive_score: 0.75,
             max_recent_calls: 50_000,
             match_window: 3_600,
+            call_wait: 30,
+            call_wait_max_items: 10_000,
             ratio_window: 3_600,
             ratio_buckets: 12,
             survivorship: SurvivorshipConfig::default(),
@@ -160,7 +172,184 @@ pub struct FeedbackReceipt {
     pub model: Arc<str>,
     /// The matched call's trace and span id.
     pub call_ids: Option<([u8; 16], [u8; 8])>,
+    /// Not recorded yet: it matched no call and waits for its call's span
+    /// ([`FeedbackConfig::call_wait`]).
+    pub waiting: bool,
 }
+
+/// Feedback that matched no call, held until its call's span arrives or the wait is over.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WaitingFeedback {
+    trace_id: Vec<u8>,
+    span_id: Vec<u8>,
+    response_id: Option<String>,
+    conversation_id: Option<String>,
+    service_name: String,
+    signal: FeedbackSignal,
+    rating: Option<f64>,
+    score: Option<f64>,
+    evaluation_name: String,
+    has_comment: bool,
+    pub channel: Channel,
+    /// When it arrived (Unix seconds).
+    since: u64,
+}
+
+impl WaitingFeedback {
+    fn new(feedback: &Feedback<'_>, channel: Channel, since: u64) -> WaitingFeedback {
+        WaitingFeedback {
+            trace_id: feedback.trace_id.to_vec(),
+            span_id: feedback.span_id.to_vec(),
+            response_id: feedback.response_id.map(str::to_owned),
+            conversation_id: feedback.conversation_id.map(str::to_owned),
+            service_name: feedback.service_name.to_owned(),
+            signal: feedback.signal,
+            rating: feedback.rating,
+            score: feedback.score,
+            evaluation_name: feedback.evaluation_name.to_owned(),
+            has_comment: feedback.has_comment,
+            channel,
+            since,
+        }
+    }
+
+    /// The feedback as it arrived.
+    pub fn feedback(&self) -> Feedback<'_> {
+        Feedback {
+            trace_id: &self.trace_id,
+            span_id: &self.span_id,
+            response_id: self.response_id.as_deref(),
+            conversation_id: self.conversation_id.as_deref(),
+            service_name: &self.service_name,
+            signal: self.signal,
+            rating: self.rating,
+            score: self.score,
+            evaluation_name: &self.evaluation_name,
+            has_comment: self.has_comment,
+        }
+    }
+
+    /// The keys a call that could match it has (trace, response id, conversation), as the
+    /// call index hashes them.
+    fn keys(&self) -> impl Iterator<Item = u64> + '_ {
+        let trace = (!self.trace_id.is_empty()).then(|| bytes_key(&self.trace_id));
+        let response = self.response_id.as_deref().map(text_key);
+        let conversation = self.conversation_id.as_deref().map(text_key);
+        [trace, response, conversation].into_iter().flatten()
+    }
+}
+
+/// Why waiting feedback is settled now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Due {
+    /// A call sharing one of its keys arrived: matched if it is the call, else it waits on.
+    Candidate,
+    /// It waited the whole `call_wait`.
+    Expired,
+    /// It made room for newer feedback.
+    Full,
+}
+
+/// The feedback waiting for its call, oldest first, and which keys it waits for.
+#[derive(Debug, Default)]
+struct WaitingQueue {
+    items: VecDeque<WaitingFeedback>,
+    /// Key hash → waiting items with that key.
+    keys: FxHashMap<u64, u32>,
+    due: Vec<(WaitingFeedback, Due)>,
+}
+
+impl WaitingQueue {
+    /// Adds an item in arrival order (one that waits on goes back to its place).
+    fn push(&mut self, item: WaitingFeedback) {
+        for key in item.keys() {
+            *self.keys.entry(key).or_default() += 1;
+        }
+        let at = self.items.partition_point(|i| i.since <= item.since);
+        self.items.insert(at, item);
+    }
+
+    fn unkey(keys: &mut FxHashMap<u64, u32>, item: &WaitingFeedback) {
+        for key in item.keys() {
+            if let Some(count) = keys.get_mut(&key) {
+                *count -= 1;
+                if *count == 0 {
+                    keys.remove(&key);
+                }
+            }
+        }
+    }
+
+    /// Moves the items `due` says are due to the due list.
+    fn settle(&mut self, mut due: impl FnMut(&WaitingFeedback) -> Option<Due>) {
+        let WaitingQueue {
+            items,
+            keys,
+            due: out,
+        } = self;
+        items.retain(|item| match due(item) {
+            Some(why) => {
+                Self::unkey(keys, item);
+                out.push((item.clone(), why));
+                false
+            }
+            None => true,
+        });
+    }
+
+    fn len(&self) -> usize {
+        self.items.len() + self.due.len()
+    }
+}
+
+/// A session turn waiting for its call's content: [`UserSignals::observe_batched`] with
+/// `hold_turn`, completed by [`UserSignals::resolve_turn`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeldTurn {
+    session: u64,
+    /// Which call of the session: its trace's key and its start.
+    trace: u64,
+    start_unix_nano: u64,
+}
+
+#[cfg(test)]
+impl HeldTurn {
+    /// A turn of session `n`.
+    pub(crate) fn for_test(n: u8) -> HeldTurn {
+        HeldTurn {
+            session: u64::from(n),
+            trace: 0,
+            start_unix_nano: 0,
+        }
+    }
+}
+
+/// The call of a held turn, as the turn needs it.
+#[derive(Debug)]
+struct WaitingTurn {
+    service: Arc<str>,
+    trace_id: [u8; 16],
+    start_unix_nano: u64,
+    end_unix_nano: u64,
+    /// When it was held (Unix seconds).
+    since: u64,
+}
+
+impl WaitingTurn {
+    fn turn<'a>(&'a self, input: Option<&str>, user_text: Option<&'a str>) -> TurnCall<'a> {
+        TurnCall {
+            trace_id: &self.trace_id,
+            start_unix_nano: self.start_unix_nano,
+            end_unix_nano: self.end_unix_nano,
+            input_hash: input.map(text_key),
+            user_text,
+        }
+    }
+}
+
+/// Held turns older than this are completed without content at the next sweep (the join buffer
+/// completes them when it gives up on their content, well before).
+const MAX_TURN_WAIT_SECONDS: u64 = 3_600;
 
 /// Shares service and model names among the calls of a shard; bounded, cleared when full. The
 /// last few names are compared first, as calls of one service and model come in runs.
@@ -208,6 +397,8 @@ struct SessionShard {
     sessions: Sessions,
     window: ServiceWindows,
     names: Names,
+    /// Turns waiting for their call's content, by session.
+    held: FxHashMap<u64, WaitingTurn>,
 }
 
 /// The calls of one export request, remembered together once it is read: one lock per shard
@@ -258,6 +449,14 @@ pub struct UserSignals {
     calls: Box<[Mutex<CallShard>]>,
     session_shards: Box<[Mutex<SessionShard>]>,
     feedback_window: Mutex<(ServiceWindows, Names)>,
+    /// Held turns per session shard at most.
+    max_held_turns: usize,
+    waiting: Mutex<WaitingQueue>,
+    /// Items waiting or due (read without the lock).
+    waiting_len: AtomicUsize,
+    /// Waiting feedback counted unmatched after the whole wait, and to make room.
+    waiting_expired: AtomicU64,
+    waiting_full: AtomicU64,
     feedback_total: LabeledFamily,
     feedback_rejected: LabeledFamily,
     session_signals: LabeledFamily,
@@ -296,6 +495,7 @@ impl UserSignals {
                     }),
                     window: window(),
                     names: Names::default(),
+                    held: FxHashMap::default(),
                 })
             })
             .collect();
@@ -311,6 +511,11 @@ impl UserSignals {
         let family = |name| LabeledFamily::new(name, max_label_sets);
         UserSignals {
             feedback_window: Mutex::new((window(), Names::default())),
+            max_held_turns: per_shard(sessions.max_sessions),
+            waiting: Mutex::new(WaitingQueue::default()),
+            waiting_len: AtomicUsize::new(0),
+            waiting_expired: AtomicU64::new(0),
+            waiting_full: AtomicU64::new(0),
             feedback,
             sessions,
             turn_rules,
@@ -341,24 +546,30 @@ impl UserSignals {
         now: u64,
     ) {
         let mut batch = CallBatch::default();
-        self.observe_batched(call, input, user_text, now, &mut batch);
+        self.observe_batched(call, input, user_text, false, now, &mut batch);
         self.flush(batch, now);
     }
 
     /// Adds a call to its session, and to `batch` to be remembered for matching and counted
     /// for coverage by [`UserSignals::flush`]. `input` is the captured input as text and
     /// `user_text` its last user message, when the input was captured.
+    ///
+    /// With `hold_turn` (its input may still come as log events) the call's turn waits: the
+    /// returned [`HeldTurn`] is completed by [`UserSignals::resolve_turn`], with the input or
+    /// without it. A held turn of the same session is completed first by any later call of the
+    /// session, so turns are counted in order.
     pub fn observe_batched<'a>(
         &self,
         call: &LlmCall<'a>,
         input: Option<&str>,
         user_text: Option<&str>,
+        hold_turn: bool,
         now: u64,
         batch: &mut CallBatch<'a>,
-    ) {
+    ) -> Option<HeldTurn> {
         // Embeddings are no answer a user rates or replies to.
         if call.operation == "embeddings" {
-            return;
+            return None;
         }
         let conversation = call.conversation_id.filter(|c| !c.is_empty());
         batch.calls.push(BatchedCall {
@@ -374,9 +585,7 @@ impl UserSignals {
             // A sampled span stands for several calls.
             count: call.sampling.adjusted_count.round().clamp(1.0, 1e6) as u32,
         });
-        let Some(conversation) = conversation.filter(|_| self.sessions.enabled) else {
-            return;
-        };
+        let conversation = conversation.filter(|_| self.sessions.enabled)?;
         let key = session_key(call.service_name, conversation);
         let turn = TurnCall {
             trace_id: call.trace_id,
@@ -390,19 +599,88 @@ impl UserSignals {
             sessions,
             window,
             names,
+            held,
         } = &mut *shard;
+        if !held.is_empty()
+            && let Some(earlier) = held.remove(&key)
+        {
+            let turn = earlier.turn(None, None);
+            self.observe_turn(sessions, window, key, &earlier.service, &turn, now);
+        }
         let service = names.get(call.service_name);
-        let observed = sessions.observe(key, service, &turn, &self.turn_rules, now);
+        if hold_turn && held.len() < self.max_held_turns {
+            let mut trace_id = [0u8; 16];
+            if call.trace_id.len() == trace_id.len() {
+                trace_id.copy_from_slice(call.trace_id);
+                held.insert(
+                    key,
+                    WaitingTurn {
+                        service: service.clone(),
+                        trace_id,
+                        start_unix_nano: call.start_unix_nano,
+                        end_unix_nano: call.end_unix_nano,
+                        since: now,
+                    },
+                );
+                return Some(HeldTurn {
+                    session: key,
+                    trace: bytes_key(call.trace_id),
+                    start_unix_nano: call.start_unix_nano,
+                });
+            }
+        }
+        self.observe_turn(sessions, window, key, service, &turn, now);
+        None
+    }
+
+    /// Counts one call in its session.
+    fn observe_turn(
+        &self,
+        sessions: &mut Sessions,
+        window: &mut ServiceWindows,
+        key: u64,
+        service: &Arc<str>,
+        turn: &TurnCall<'_>,
+        now: u64,
+    ) {
+        let observed = sessions.observe(key, service, turn, &self.turn_rules, now);
         if observed.new_turn {
             window.add(service, Count::Turns, 1, now);
         }
         if let Some(signal) = observed.signal {
             window.add(service, count_of(signal), 1, now);
-            self.session_signals
-                .add(&[call.service_name, signal.as_str()], 1.0);
+            self.session_signals.add(&[service, signal.as_str()], 1.0);
         }
         if let Some(ended) = observed.evicted {
             self.end(window, ended, now);
+        }
+    }
+
+    /// Completes a held turn with its input (its text and last user message) when it came, or
+    /// without. Nothing when the turn was completed already (a later call of the session came).
+    pub fn resolve_turn(
+        &self,
+        turn: HeldTurn,
+        input: Option<&str>,
+        user_text: Option<&str>,
+        now: u64,
+    ) {
+        let mut shard = self.session_shards[(turn.session % SHARDS as u64) as usize].lock();
+        let SessionShard {
+            sessions,
+            window,
+            held,
+            ..
+        } = &mut *shard;
+        let same = held.get(&turn.session).is_some_and(|w| {
+            bytes_key(&w.trace_id) == turn.trace && w.start_unix_nano == turn.start_unix_nano
+        });
+        if !same {
+            return;
+        }
+        if let Some(waiting) = held.remove(&turn.session) {
+            let call = waiting.turn(input, user_text);
+            self.observe_turn(sessions, window, turn.session, &waiting.service, &call, now);
         }
     }
 
@@ -427,6 +705,38 @@ impl UserSignals {
                 window.add(names.get(call.service), Count::Calls, call.count, now);
             }
         }
+        if self.waiting_len.load(Ordering::Relaxed) > 0 {
+            self.find_candidates(&batch);
+        }
+    }
+
+    /// Marks the waiting feedback that shares a key with a call just remembered as due.
+    fn find_candidates(&self, batch: &CallBatch<'_>) {
+        let mut waiting = self.waiting.lock();
+        if waiting.keys.is_empty() {
+            return;
+        }
+        let mut seen = FxHashSet::default();
+        for call in &batch.calls {
+            let keys = &call.keys;
+            let trace = bytes_key(keys.trace_id);
+            let response = keys.response_id.map(text_key);
+            for key in [Some(trace), response, keys.conversation]
+                .into_iter()
+                .flatten()
+            {
+                if waiting.keys.contains_key(&key) {
+                    seen.insert(key);
+                }
+            }
+        }
+        if !seen.is_empty() {
+            waiting.settle(|item| {
+                item.keys()
+                    .any(|k| seen.contains(&k))
+                    .then_some(Due::Candidate)
+            });
+        }
     }
 
     fn end(&self, window: &mut ServiceWindows, ended: EndedSession, now: u64) {
@@ -447,10 +757,36 @@ impl UserSignals {
         for shard in self.session_shards.iter() {
             let mut shard = shard.lock();
             let shard = &mut *shard;
+            if !shard.held.is_empty() {
+                let stale: Vec<u64> = shard
+                    .held
+                    .iter()
+                    .filter(|(_, w)| now.saturating_sub(w.since) > MAX_TURN_WAIT_SECONDS)
+                    .map(|(key, _)| *key)
+                    .collect();
+                for key in stale {
+                    if let Some(waiting) = shard.held.remove(&key) {
+                        let turn = waiting.turn(None, None);
+                        self.observe_turn(
+                            &mut shard.sessions,
+                            &mut shard.window,
+                            key,
+                            &waiting.service,
+                            &turn,
+                            now,
+                        );
+                    }
+                }
+            }
             let mut ended = Vec::new();
-            shard
-                .sessions
-                .sweep(now, self.sessions.inactivity_timeout, |e| ended.push(e));
+            let held = &shard.held;
+            // A session with a turn waiting for its content is active.
+            shard.sessions.sweep(
+                now,
+                self.sessions.inactivity_timeout,
+                |key| held.contains_key(&key),
+                |e| ended.push(e),
+            );
             for session in ended {
                 self.end(&mut shard.window, session, now);
             }
@@ -470,7 +806,117 @@ impl UserSignals {
         channel: Channel,
         now: u64,
     ) -> FeedbackReceipt {
-        let hit = self.find_call(feedback, now);
+        let hit = self.find_call(feedback, now, false);
+        self.count_feedback(feedback, channel, hit, now)
+    }
+
+    /// [`UserSignals::record_feedback`], except that feedback matching no call but naming one
+    /// (trace, response or conversation id) waits for its call's span instead (`None`), for at
+    /// most `call_wait`: settled by [`UserSignals::take_due_feedback`] and
+    /// [`UserSignals::record_due_feedback`].
+    pub fn record_or_hold_feedback(
+        &self,
+        feedback: &Feedback<'_>,
+        channel: Channel,
+        now: u64,
+    ) -> Option<FeedbackReceipt> {
+        let hit = self.find_call(feedback, now, false);
+        if hit.is_none() && self.hold_feedback(feedback, channel, now) {
+            return None;
+        }
+        Some(self.count_feedback(feedback, channel, hit, now))
+    }
+
+    fn hold_feedback(&self, feedback: &Feedback<'_>, channel: Channel, now: u64) -> bool {
+        let config = &self.feedback;
+        if config.call_wait == 0 || config.call_wait_max_items == 0 || config.max_recent_calls == 0
+        {
+            return false;
+        }
+        let item = WaitingFeedback::new(feedback, channel, now);
+        if item.keys().next().is_none() {
+            return false;
+        }
+        let mut waiting = self.waiting.lock();
+        while waiting.items.len() >= config.call_wait_max_items {
+            let Some(oldest) = waiting.items.pop_front() else {
+                break;
+            };
+            WaitingQueue::unkey(&mut waiting.keys, &oldest);
+            waiting.due.push((oldest, Due::Full));
+            self.waiting_full.fetch_add(1, Ordering::Relaxed);
+        }
+        waiting.push(item);
+        self.waiting_len.store(waiting.len(), Ordering::Relaxed);
+        true
+    }
+
+    /// Waiting feedback to settle now: items whose call may have arrived, items that waited
+    /// longer than `call_wait` (as of `now`, whole seconds) and items that made room.
+    pub fn take_due_feedback(&self, now: u64) -> Vec<(WaitingFeedback, Due)> {
+        if self.waiting_len.load(Ordering::Relaxed) == 0 {
+            return Vec::new();
+        }
+        let mut waiting = self.waiting.lock();
+        let wait = self.feedback.call_wait;
+        // Items are in arrival order: the expired ones are in front.
+        while waiting
+            .items
+            .front()
+            .is_some_and(|item| now.saturating_sub(item.since) > wait)
+        {
+            let Some(item) = waiting.items.pop_front() else {
+                break;
+            };
+            WaitingQueue::unkey(&mut waiting.keys, &item);
+            waiting.due.push((item, Due::Expired));
+            self.waiting_expired.fetch_add(1, Ordering::Relaxed);
+        }
+        let due = std::mem::take(&mut waiting.due);
+        self.waiting_len.store(waiting.len(), Ordering::Relaxed);
+        due
+    }
+
+    /// Records a due item: a candidate when it now matches its call (else it waits on,
+    /// `None`); an expired or evicted one matched as on arrival (a call of its trace, response
+    /// or conversation), else unmatched.
+    pub fn record_due_feedback(
+        &self,
+        item: WaitingFeedback,
+        due: Due,
+        now: u64,
+    ) -> Option<FeedbackReceipt> {
+        let feedback = item.feedback();
+        let hit = self.find_call(&feedback, now, due == Due::Candidate);
+        if hit.is_none() && due == Due::Candidate {
+            let mut waiting = self.waiting.lock();
+            waiting.push(item);
+            self.waiting_len.store(waiting.len(), Ordering::Relaxed);
+            return None;
+        }
+        Some(self.count_feedback(&feedback, item.channel, hit, now))
+    }
+
+    /// Feedback waiting for its call.
+    pub fn waiting_feedback(&self) -> usize {
+        self.waiting.lock().items.len()
+    }
+
+    /// Waiting feedback counted unmatched: after the whole wait, and to make room.
+    pub fn waiting_dropped(&self) -> (u64, u64) {
+        (
+            self.waiting_expired.load(Ordering::Relaxed),
+            self.waiting_full.load(Ordering::Relaxed),
+        )
+    }
+
+    fn count_feedback(
+        &self,
+        feedback: &Feedback<'_>,
+        channel: Channel,
+        hit: Option<Hit>,
+        now: u64,
+    ) -> FeedbackReceipt {
         let (service, model) = match &hit {
             Some(hit) => (hit.service.clone(), hit.model.clone()),
             None => (Arc::from(feedback.service_name), Arc::from("")),
@@ -497,10 +943,15 @@ impl UserSignals {
             call_ids: hit.map(|h| h.ids),
             service,
             model,
+            waiting: false,
         }
     }
 
-    fn find_call(&self, feedback: &Feedback<'_>, now: u64) -> Option<Hit> {
+    /// The call feedback is about. `strict` (feedback that waited for its call) accepts only
+    /// the most specific key it names: the exact span or the response id when it names them,
+    /// else the trace, else the conversation; the looser ones would match another call before
+    /// its own arrived.
+    fn find_call(&self, feedback: &Feedback<'_>, now: u64, strict: bool) -> Option<Hit> {
         if self.feedback.max_recent_calls == 0 {
             return None;
         }
@@ -520,10 +971,16 @@ impl UserSignals {
                 }
             }
         }
+        if strict && (!feedback.span_id.is_empty() || feedback.response_id.is_some()) {
+            return None;
+        }
         if !trace_id.is_empty() {
             let mut shard = self.calls[shard_of(trace_id, SHARDS)].lock();
             if let Some(call) = shard.recent.find_by_trace(trace_id, now) {
                 return Some(take(call, MatchedBy::Trace));
+            }
+            if strict {
+                return None;
             }
         }
         let conversation = text_key(feedback.conversation_id?);
@@ -877,6 +1334,229 @@ mod tests {
             NOW + 3_601,
         );
         assert_eq!((late.matched, &*late.service), (None, ""));
+    }
+
+    fn waiting_signals(call_wait: u64, max_items: usize) -> UserSignals {
+        UserSignals::new(
+            FeedbackConfig {
+                call_wait,
+                call_wait_max_items: max_items,
+                ..FeedbackConfig::default()
+            },
+            SessionConfig::default(),
+            100,
+        )
+    }
+
+    /// Records the due waiting feedback as the processor does; the receipts of what was recorded.
+    fn settle(signals: &UserSignals, now: u64) -> Vec<(Due, FeedbackReceipt)> {
+        signals
+            .take_due_feedback(now)
+            .into_iter()
+            .filter_map(|(item, due)| Some((due, signals.record_due_feedback(item, due, now)?)))
+            .collect()
+    }
+
+    #[test]
+    fn feedback_before_its_span_waits_and_matches_the_span_when_it_arrives() {
+        let signals = waiting_signals(30, 10);
+        const A: [u8; 16] = [0xa; 16];
+        const B: [u8; 16] = [0xb; 16];
+        const C: [u8; 16] = [0xc; 16];
+        let (a, b, c) = (&A, &B, &C);
+        let thumbs_down = |trace: &'static [u8; 16], span: &'static [u8; 8]| {
+            feedback(FeedbackFields {
+                trace_id: trace,
+                span_id: span,
+                service_name: Some("web"),
+                signal: Some("thumbs_down"),
+                ..FeedbackFields::default()
+            })
+        };
+        assert_eq!(
+            signals.record_or_hold_feedback(&thumbs_down(a, &[1; 8]), Channel::Http, NOW),
+            None
+        );
+        assert_eq!(signals.waiting_feedback(), 1);
+        // Another call of the trace is not the one it is about: it waits on.
+        observe(&signals, &call(a, &[2; 8], "m2", 0, None, None), NOW + 1);
+        assert_eq!(settle(&signals, NOW + 1), []);
+        assert_eq!(signals.waiting_feedback(), 1);
+        // Its span: matched exactly, under the call's service and model.
+        observe(&signals, &call(a, &[1; 8], "m1", 0, None, None), NOW + 2);
+        let settled = settle(&signals, NOW + 2);
+        assert_eq!(settled.len(), 1);
+        let (due, receipt) = &settled[0];
+        assert_eq!(
+            (*due, receipt.matched, &*receipt.service, &*receipt.model),
+            (Due::Candidate, Some(MatchedBy::Span), "svc", "m1")
+        );
+        assert_eq!(signals.waiting_feedback(), 0);
+        // Spans that never come: after the wait, matched as on arrival (here the latest call
+        // of the trace, which came meanwhile), else unmatched under the feedback's own service.
+        assert_eq!(
+            signals.record_or_hold_feedback(&thumbs_down(c, &[9; 8]), Channel::Grpc, NOW + 3),
+            None
+        );
+        assert_eq!(
+            signals.record_or_hold_feedback(&thumbs_down(b, &[1; 8]), Channel::Grpc, NOW + 4),
+            None
+        );
+        observe(&signals, &call(c, &[1; 8], "m3", 0, None, None), NOW + 5);
+        assert_eq!(settle(&signals, NOW + 5), []);
+        // Waited at least the whole 30 s (the clock is in whole seconds).
+        assert_eq!(settle(&signals, NOW + 33), []);
+        let expired: Vec<_> = settle(&signals, NOW + 35)
+            .into_iter()
+            .map(|(due, r)| (due, r.matched, r.service.to_string(), r.model.to_string()))
+            .collect();
+        assert_eq!(
+            expired,
+            [
+                (
+                    Due::Expired,
+                    Some(MatchedBy::Trace),
+                    "svc".to_owned(),
+                    "m3".to_owned()
+                ),
+                (Due::Expired, None, "web".to_owned(), String::new()),
+            ]
+        );
+        assert_eq!(signals.waiting_dropped(), (2, 0));
+        let mut families = Vec::new();
+        signals.snapshot(&mut families, NOW + 35);
+        let total = |labels: &[(&str, &str)]| value(&families, names::FEEDBACK, labels);
+        assert_eq!(
+            total(&[("gen_ai_request_model", "m1"), ("channel", "http")]),
+            Some(1.0)
+        );
+        assert_eq!(
+            total(&[("gen_ai_request_model", "m3"), ("channel", "grpc")]),
+            Some(1.0)
+        );
+        assert_eq!(
+            total(&[("service_name", "web"), ("channel", "grpc")]),
+            Some(1.0)
+        );
+    }
+
+    #[test]
+    fn waiting_feedback_is_bounded_and_needs_a_key_that_can_match() {
+        let signals = waiting_signals(30, 2);
+        let by_response = |id: &'static str| {
+            feedback(FeedbackFields {
+                response_id: Some(id),
+                signal: Some("thumbs_up"),
+                ..FeedbackFields::default()
+            })
+        };
+        for id in ["r-1", "r-2", "r-3"] {
+            assert_eq!(
+                signals.record_or_hold_feedback(&by_response(id), Channel::Http, NOW),
+                None
+            );
+        }
+        // The oldest made room: counted unmatched at once.
+        assert_eq!(signals.waiting_feedback(), 2);
+        let settled = settle(&signals, NOW);
+        assert_eq!(settled.len(), 1);
+        assert_eq!((settled[0].0, settled[0].1.matched), (Due::Full, None));
+        assert_eq!(signals.waiting_dropped(), (0, 1));
+        // The call of r-3 arrives (by its response id) in a later export request.
+        let mut third = call(&[0xc; 16], &[1; 8], "m3", 0, None, None);
+        third.response_id = Some("r-3");
+        observe(&signals, &third, NOW + 5);
+        let settled = settle(&signals, NOW + 5);
+        assert_eq!(
+            (settled[0].1.matched, &*settled[0].1.model),
+            (Some(MatchedBy::ResponseId), "m3")
+        );
+        // Nothing to wait for: recorded at once.
+        let anonymous = feedback(FeedbackFields {
+            service_name: Some("web"),
+            signal: Some("thumbs_up"),
+            ..FeedbackFields::default()
+        });
+        assert!(
+            signals
+                .record_or_hold_feedback(&anonymous, Channel::Http, NOW)
+                .is_some()
+        );
+        // No wait configured: recorded unmatched at once.
+        let at_once = waiting_signals(0, 10);
+        let receipt = at_once
+            .record_or_hold_feedback(&by_response("r-9"), Channel::Http, NOW)
+            .unwrap();
+        assert_eq!((receipt.matched, receipt.waiting), (None, false));
+    }
+
+    #[test]
+    fn a_held_turn_waits_for_its_input_and_keeps_its_session_open() {
+        let sessions = SessionConfig {
+            inactivity_timeout: 1_800,
+            ..SessionConfig::default()
+        };
+        let signals = UserSignals::new(FeedbackConfig::default(), sessions, 100);
+        let q = text("Where is my order?");
+        let (t1, t2, t3) = ([1; 16], [2; 16], [3; 16]);
+        observe(
+            &signals,
+            &call(&t1, &[1; 8], "m", 0, Some("s"), Some(&q)),
+            NOW,
+        );
+        let mut batch = CallBatch::default();
+        let held = signals
+            .observe_batched(
+                &call(&t2, &[1; 8], "m", 10, Some("s"), None),
+                None,
+                None,
+                true,
+                NOW + 10,
+                &mut batch,
+            )
+            .unwrap();
+        signals.flush(batch, NOW + 10);
+        // Long after the session's last counted call, the held turn keeps it open.
+        signals.sweep(NOW + 2_000);
+        assert_eq!(signals.active_sessions(), 1);
+        // Its input came: the same question again, a retry; a second completion does nothing.
+        signals.resolve_turn(held, Some("x"), Some("Where is my order?"), NOW + 2_000);
+        signals.resolve_turn(held, None, None, NOW + 2_000);
+        let signal = |families: &[FamilySnapshot], name| {
+            value(
+                families,
+                names::SESSION_SIGNALS,
+                &[("service_name", "svc"), ("signal", name)],
+            )
+        };
+        let mut families = Vec::new();
+        signals.snapshot(&mut families, NOW + 2_000);
+        assert_eq!(signal(&families, "retry"), Some(1.0));
+        assert_eq!(signal(&families, "follow_up"), None);
+        // A held turn that nothing completes is counted without content after an hour.
+        let mut batch = CallBatch::default();
+        let _ = signals.observe_batched(
+            &call(&t3, &[1; 8], "m", 2_100, Some("s"), None),
+            None,
+            None,
+            true,
+            NOW + 2_100,
+            &mut batch,
+        );
+        signals.sweep(NOW + 2_100 + MAX_TURN_WAIT_SECONDS);
+        assert_eq!(signals.active_sessions(), 1);
+        signals.sweep(NOW + 2_100 + MAX_TURN_WAIT_SECONDS + 1);
+        assert_eq!(signals.active_sessions(), 1, "the held turn touched it");
+        signals.sweep(NOW + 2_100 + MAX_TURN_WAIT_SECONDS + 1 + 1_801);
+        assert_eq!(signals.active_sessions(), 0);
+        let mut families = Vec::new();
+        signals.snapshot(&mut families, NOW + 6_000);
+        // Three turns: no abandonment.
+        assert_eq!(signal(&families, "abandonment"), None);
+        assert_eq!(
+            value(&families, names::SESSIONS, &[("service_name", "svc")]),
+            Some(1.0)
+        );
     }
 
     /// Five sessions scripted turn by turn on an explicit clock.

@@ -18,15 +18,17 @@ pub mod window;
 
 pub use canary::{CanaryOutcome, Expectation, ExpectationConfig, ExpectationError, RunCheck};
 pub use feedback::{
-    CallBatch, Channel, FeedbackConfig, FeedbackReceipt, SessionConfig, SurvivorshipConfig,
-    UserSignals,
+    CallBatch, Channel, Due, FeedbackConfig, FeedbackReceipt, HeldTurn, SessionConfig,
+    SurvivorshipConfig, UserSignals, WaitingFeedback,
 };
 pub use monitor::{
     CallQuality, EvaluationRecord, EvaluationSource, QualityConfig, QualityConfigError,
     QualityMetrics, QualityMonitor, QualitySink, SampledCall,
 };
 
-pub use pending::{ContentText, PendingConfig, PendingContent, Released};
+pub use pending::{
+    Commit, ContentText, Dropped, Joined, PendingConfig, PendingContent, Released, SpanRecord,
+};
 pub use review::{ReviewConfig, ReviewEntry, ReviewLog, ReviewScore};
 pub use safety::{
     AppliesTo, Category, Flag, MatchCheck, SafetyConfig, SafetyConfigError, SafetyMonitor, Source,

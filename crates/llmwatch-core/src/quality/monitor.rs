@@ -8,14 +8,16 @@ use std::fmt;
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use llmwatch_semconv::{CallContentEvent, LlmCall};
+use llmwatch_semconv::{CallContentEvent, ContentRef, LlmCall};
 
 use crate::catalog::names;
 use crate::labeled::LabeledFamily;
-use crate::quality::feedback::{CallBatch, FeedbackConfig, SessionConfig, UserSignals};
-use crate::quality::pending::{ContentText, PendingConfig, PendingContent, Released};
+use crate::quality::feedback::{CallBatch, FeedbackConfig, HeldTurn, SessionConfig, UserSignals};
+use crate::quality::pending::{
+    ContentText, Joined, PendingConfig, PendingContent, Released, SpanRecord,
+};
 use crate::quality::review::{ReviewConfig, ReviewEntry, ReviewLog, ReviewScore, hex};
-use crate::quality::safety::{SafetyConfig, SafetyConfigError, SafetyMonitor};
+use crate::quality::safety::{SafetyConfig, SafetyConfigError, SafetyMonitor, Source};
 use crate::quality::sampler::{SafetySampling, Sampler, SamplingConfig, SamplingConfigError};
 use crate::snapshot::FamilySnapshot;
 
@@ -40,7 +42,7 @@ pub struct QualityConfig {
     pub feedback: FeedbackConfig,
     /// Implicit signals from sessions.
     pub sessions: SessionConfig,
-    /// Joining sampled spans with content that arrives as log events.
+    /// Joining spans with content that arrives as log events.
     pub pending: PendingConfig,
     /// The review queue of flagged calls.
     pub review: ReviewConfig,
@@ -246,7 +248,7 @@ pub struct QualityMonitor {
     metrics: QualityMetrics,
     /// User feedback and session signals.
     signals: UserSignals,
-    /// Sampled spans waiting for content events, and content waiting for its span.
+    /// Content events waiting for their span, and spans whose content events may still come.
     pending: Option<PendingContent>,
     review: ReviewLog,
     /// The pending buffer's clock.
@@ -278,9 +280,12 @@ impl QualityMonitor {
             .map(|r| r.rate)
             .chain(config.safety_judge.map(|s| s.max_rate()))
             .fold(config.sampling.default_rate, f64::max);
-        let pending = ((sampler.is_some() || safety_sampler.is_some())
-            && config.pending.max_entries > 0)
-            .then(|| PendingContent::new(config.pending.clone(), max_rate));
+        // The safety monitor and sessions need content of every call; the judges only of the
+        // calls they could sample.
+        let keep_all = safety.is_some() || config.sessions.enabled;
+        let any_sampler = sampler.is_some() || safety_sampler.is_some();
+        let pending = (config.pending.max_entries > 0 && (keep_all || any_sampler))
+            .then(|| PendingContent::new(config.pending.clone(), max_rate, keep_all));
         Ok(QualityMonitor {
             metrics: QualityMetrics::new(config.max_label_sets),
             signals: UserSignals::new(
@@ -342,9 +347,20 @@ impl QualityMonitor {
         batch: &mut CallBatch<'a>,
     ) -> CallQuality {
         let mut outcome = CallQuality::default();
-        let (has_input, has_output) = (call.content.input.is_some(), call.content.output.is_some());
+        // Content sent as log events before the span is the span's own from here on; content
+        // that comes after it is joined by `observe_content` to the span's record.
+        let sender = self.sends_content(call);
+        let mut events = self.take_event_content(call, sender);
+        let awaits = sender && self.pending.as_ref().is_some_and(PendingContent::keeps_all);
+        let (has_input, has_output) = (
+            call.content.input.is_some() || events.input.is_some(),
+            call.content.output.is_some() || events.output.is_some(),
+        );
         if !has_input && !has_output && self.sampler.is_none() && self.safety_sampler.is_none() {
-            self.signals.observe_batched(call, None, None, now, batch);
+            let turn = self
+                .signals
+                .observe_batched(call, None, None, awaits, now, batch);
+            self.await_content(call, [false, false], awaits, turn, now);
             return outcome;
         }
         // One parse of the input gives its text and its last user message (for sessions).
@@ -353,11 +369,21 @@ impl QualityMonitor {
                 let (text, user) = content.text_and_last_user_text();
                 (Some(text), user)
             }
-            None => (None, None),
+            None => (events.input.take(), events.user_text.take()),
         };
-        let output = call.content.output.map(|c| c.to_text());
-        self.signals
-            .observe_batched(call, input.as_deref(), user_text.as_deref(), now, batch);
+        let output = call
+            .content
+            .output
+            .map(|c| c.to_text())
+            .or(events.output.take());
+        let turn = self.signals.observe_batched(
+            call,
+            input.as_deref(),
+            user_text.as_deref(),
+            awaits && input.is_none(),
+            now,
+            batch,
+        );
         if let Some(safety) = &self.safety
             && (has_input || has_output)
         {
@@ -380,6 +406,7 @@ impl QualityMonitor {
                 }
             }
         }
+        self.await_content(call, [has_input, has_output], awaits, turn, now);
         // Each sampler decides on its own; a call either chose is queued once, marked with what
         // to run on it.
         let flagged = !outcome.safety_flags.is_empty();
@@ -391,9 +418,6 @@ impl QualityMonitor {
         outcome.sampled = quality.is_some_and(|d| d.sampled);
         outcome.safety_judged = safety.is_some_and(|d| d.sampled);
         if !outcome.sampled && !outcome.safety_judged {
-            if let Some(pending) = &self.pending {
-                pending.discard(call.trace_id, call.span_id);
-            }
             self.review_safety(call, &outcome.safety_flags, input, output);
             return outcome;
         }
@@ -410,7 +434,11 @@ impl QualityMonitor {
             conversation_id: call.conversation_id.map(str::to_owned),
             input,
             output,
-            system_instructions: call.content.system_instructions.map(|c| c.to_text()),
+            system_instructions: call
+                .content
+                .system_instructions
+                .map(|c| c.to_text())
+                .or(events.system_instructions),
             safety_flags: outcome.safety_flags.clone(),
             quality: outcome.sampled,
             safety_judge: outcome.safety_judged,
@@ -421,7 +449,7 @@ impl QualityMonitor {
             // The output may come as a log event: wait for it.
             Some(pending) if sampled.output.is_none() => {
                 let released = pending.hold(sampled, self.millis());
-                self.settle(released);
+                self.settle(released, now);
             }
             _ => self.offer(sampled),
         }
@@ -456,14 +484,19 @@ impl QualityMonitor {
             .add(&[service.as_str(), result], 1.0);
     }
 
-    fn settle(&self, released: Released) {
-        for call in released.ready {
-            self.offer(call);
+    /// Handles what left the join buffer; `now` (Unix seconds) is the session clock.
+    fn settle(&self, released: Released, now: u64) {
+        for joined in released.joined {
+            self.join_content(joined, now);
         }
-        for service in released.without_content {
+        for call in released.without_content {
+            self.review_sampled(&call);
             self.metrics
                 .judge_sampled_calls
-                .add(&[service.as_str(), "no_content"], 1.0);
+                .add(&[call.service_name.as_str(), "no_content"], 1.0);
+        }
+        for turn in released.turns {
+            self.signals.resolve_turn(turn, None, None, now);
         }
     }
 
@@ -471,27 +504,196 @@ impl QualityMonitor {
         self.started.elapsed().as_millis() as u64
     }
 
-    /// Content from a message or choice event: kept (bounded) until its sampled span joins it.
+    /// Content that came as log events before the span: taken by the span (empty when none).
+    /// Only a service that sends content events can have some waiting (its events came first).
+    fn take_event_content(&self, call: &LlmCall<'_>, sender: bool) -> ContentText {
+        self.pending
+            .as_ref()
+            .filter(|_| sender)
+            .and_then(|p| p.take(call.trace_id, call.span_id))
+            .unwrap_or_default()
+    }
+
+    /// Whether the call's service sent content events lately: some may wait for this span, or
+    /// come after it. Spans of other services never touch the join buffer's lock.
+    fn sends_content(&self, call: &LlmCall<'_>) -> bool {
+        self.pending.as_ref().is_some_and(|p| {
+            p.has_senders()
+                && call.operation != "embeddings"
+                && call.trace_id.len() == 16
+                && call.span_id.len() == 8
+                && p.is_sender(call.service_name, self.millis())
+        })
+    }
+
+    /// Records a span whose content may still come as events (`sender`: its service sends them,
+    /// and the safety monitor or sessions want them), with the sides it covered and its held
+    /// turn.
+    fn await_content(
+        &self,
+        call: &LlmCall<'_>,
+        covered: [bool; 2],
+        sender: bool,
+        turn: Option<HeldTurn>,
+        now: u64,
+    ) {
+        let Some(pending) = self.pending.as_ref().filter(|_| sender) else {
+            return;
+        };
+        let record = SpanRecord {
+            service_name: call.service_name.to_owned(),
+            request_model: call.request_model.to_owned(),
+            response_id: call.response_id.map(str::to_owned),
+            end_unix_nano: call.end_unix_nano,
+            covered,
+            turn,
+        };
+        let released = pending.register(call.trace_id, call.span_id, record, sender, self.millis());
+        self.settle(released, now);
+    }
+
+    /// Content that came after its span: scanned on the sides the span did not carry, each
+    /// category and side counted once per call, flagged calls reviewed; the held session turn
+    /// completed with the input; a sampled call judged once it has an output.
+    fn join_content(&self, joined: Joined, now: u64) {
+        let mut fresh_flags: Vec<String> = Vec::new();
+        if let (Some(safety), Some(pending)) = (&self.safety, &self.pending) {
+            let (input, output) = (
+                joined.to_scan(Source::Input),
+                joined.to_scan(Source::Output),
+            );
+            if input.is_some() || output.is_some() {
+                let flags = safety.scan(input, output);
+                let keys: Vec<(&str, Source)> =
+                    flags.iter().map(|f| (f.category, f.source)).collect();
+                let commit = pending.commit(&joined.trace_id, &joined.span_id, &keys);
+                let (service, model) = (
+                    joined.record.service_name.as_str(),
+                    joined.record.request_model.as_str(),
+                );
+                if commit.first_scan {
+                    self.metrics
+                        .safety_scanned_calls
+                        .add(&[service, model], 1.0);
+                }
+                for (flag, fresh) in flags.iter().zip(commit.fresh) {
+                    if !fresh {
+                        continue;
+                    }
+                    self.metrics
+                        .safety_flags
+                        .add(&[service, model, flag.category, flag.source.as_str()], 1.0);
+                    if !fresh_flags.iter().any(|c| c == flag.category) {
+                        fresh_flags.push(flag.category.to_owned());
+                    }
+                }
+            }
+        }
+        let Joined {
+            trace_id,
+            span_id,
+            record,
+            content,
+            turn,
+            sampled,
+            sampled_waiting,
+        } = joined;
+        if let Some(turn) = turn {
+            self.signals.resolve_turn(
+                turn,
+                content.input.as_deref(),
+                content.user_text.as_deref(),
+                now,
+            );
+        }
+        if let Some(mut call) = sampled {
+            for flag in fresh_flags {
+                if !call.safety_flags.contains(&flag) {
+                    call.safety_flags.push(flag);
+                }
+            }
+            self.offer(call);
+            return;
+        }
+        // A sampled call still waiting for its output carries the flags to review.
+        if fresh_flags.is_empty() || sampled_waiting || !self.review.enabled() {
+            return;
+        }
+        self.review.push(ReviewEntry {
+            flagged_unix_nano: record.end_unix_nano,
+            trace_id: hex(&trace_id),
+            span_id: hex(&span_id),
+            service_name: record.service_name,
+            request_model: record.request_model,
+            response_id: record.response_id,
+            scores: Vec::new(),
+            reasons: fresh_flags.iter().map(|f| format!("safety: {f}")).collect(),
+            safety_flags: fresh_flags,
+            input: self.review.content(content.input.as_deref()),
+            output: self.review.content(content.output.as_deref()),
+        });
+    }
+
+    /// Content from a message, choice or inference-details event: joined to its span whichever
+    /// arrives first (bounded, expiring). Call [`Self::release_pending_at`] once per export
+    /// request, after its records.
     pub fn observe_content(&self, event: &CallContentEvent<'_>) {
         let Some(pending) = &self.pending else {
             return;
         };
-        if !pending.could_sample(event.trace_id) {
+        if !pending.keeps(event.trace_id) {
             return;
         }
-        let content = ContentText {
-            input: event.content.input.map(|c| c.to_text()),
-            output: event.content.output.map(|c| c.to_text()),
-            system_instructions: event.content.system_instructions.map(|c| c.to_text()),
+        let text = |content: Option<ContentRef<'_>>| {
+            content
+                .map(|c| c.to_text())
+                .filter(|t| !t.trim().is_empty())
         };
-        pending.add_content(event.trace_id, event.span_id, content, self.millis());
+        let (input, user_text) = match event.content.input {
+            None => (None, None),
+            // The body of a user message event is the user's message.
+            Some(content) if event.event_name == "gen_ai.user.message" => {
+                let input = text(Some(content));
+                (input.clone(), input)
+            }
+            Some(content) => {
+                let (input, user) = content.text_and_last_user_text();
+                (Some(input).filter(|t| !t.trim().is_empty()), user)
+            }
+        };
+        // Assistant and tool messages are history, not what the user said.
+        let user_text = user_text.filter(|_| {
+            !matches!(
+                event.event_name,
+                "gen_ai.assistant.message" | "gen_ai.tool.message" | "gen_ai.tools.message"
+            )
+        });
+        let content = ContentText {
+            input,
+            output: text(event.content.output),
+            system_instructions: text(event.content.system_instructions),
+            user_text,
+        };
+        pending.add_content(
+            event.trace_id,
+            event.span_id,
+            event.service_name,
+            content,
+            self.millis(),
+        );
     }
 
-    /// Queues the sampled calls whose content events have all arrived (call once per export
-    /// request, after its records) and expires what waited too long.
+    /// [`Self::release_pending_at`] now.
     pub fn release_pending(&self) {
+        self.release_pending_at(crate::processor::unix_now_seconds().max(0) as u64);
+    }
+
+    /// Joins the content events of an export request to the spans already here (call once per
+    /// request, after its records) and expires what waited too long; `now` (Unix seconds) is
+    /// the session clock.
+    pub fn release_pending_at(&self, now: u64) {
         if let Some(pending) = &self.pending {
-            self.settle(pending.release(self.millis()));
+            self.settle(pending.release(self.millis()), now);
         }
     }
 
@@ -604,8 +806,10 @@ impl QualityMonitor {
         &self.signals
     }
 
-    /// Ends the sessions inactive past the timeout (called on an interval).
+    /// Expires what waited too long for its other half, and ends the sessions inactive past
+    /// the timeout (called on an interval).
     pub fn sweep(&self, now: u64) {
+        self.release_pending_at(now);
         self.signals.sweep(now);
     }
 
@@ -647,6 +851,34 @@ impl QualityMonitor {
             );
         }
         families.push(overflow);
+        let mut join = FamilySnapshot::new(crate::catalog::def(names::QUALITY_JOIN_DROPPED));
+        let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+        let (content_expired, content_full, span_full) =
+            self.pending.as_ref().map_or((0, 0, 0), |p| {
+                let d = p.dropped();
+                (
+                    load(&d.content_expired),
+                    load(&d.content_full),
+                    load(&d.span_full),
+                )
+            });
+        let (feedback_expired, feedback_full) = self.signals.waiting_dropped();
+        for (item, reason, count) in [
+            ("content", "expired", content_expired),
+            ("content", "full", content_full),
+            ("span", "full", span_full),
+            ("feedback", "expired", feedback_expired),
+            ("feedback", "full", feedback_full),
+        ] {
+            join.push_scalar(
+                vec![
+                    ("item".to_owned(), item.to_owned()),
+                    ("reason".to_owned(), reason.to_owned()),
+                ],
+                count as f64,
+            );
+        }
+        families.push(join);
     }
 }
 
@@ -832,6 +1064,7 @@ mod tests {
             trace_id,
             span_id: &[1; 8],
             event_name: "gen_ai.choice",
+            service_name: "svc",
             finish_reasons: Default::default(),
             content: CapturedContent {
                 input,
@@ -880,6 +1113,337 @@ mod tests {
         };
         assert_eq!(sampled("queued"), 2.0);
         assert_eq!(sampled("no_content"), 0.0);
+    }
+
+    /// A content event of `name` for (trace, span [`SPAN`]) whose body is `body` (the side is the
+    /// one the event carries).
+    fn content_event<'a>(
+        trace_id: &'a [u8],
+        span_id: &'a [u8],
+        name: &'a str,
+        body: &'a AnyValue,
+    ) -> CallContentEvent<'a> {
+        let value = Some(ContentRef::Value(body));
+        let (input, output) = match name {
+            "gen_ai.choice" => (None, value),
+            _ => (value, None),
+        };
+        CallContentEvent {
+            trace_id,
+            span_id,
+            event_name: name,
+            service_name: "svc",
+            finish_reasons: Default::default(),
+            content: CapturedContent {
+                input,
+                output,
+                system_instructions: None,
+            },
+        }
+    }
+
+    fn flags_of(families: &[FamilySnapshot], category: &str, source: &str) -> f64 {
+        counter(
+            families,
+            names::SAFETY_FLAGS,
+            &[
+                ("service_name", "svc"),
+                ("gen_ai_request_model", "gpt-4o"),
+                ("category", category),
+                ("source", source),
+            ],
+        )
+    }
+
+    #[test]
+    fn content_from_events_is_scanned_once_per_call_category_and_side_in_either_order() {
+        let monitor = QualityMonitor::new(QualityConfig::default()).unwrap();
+        let (mail, again) = (
+            text("Mail me at jane.doe@example.com"),
+            text("Again: jane.doe@example.com"),
+        );
+        let key = text("Your key is sk-proj-abcdefghijklmnopqrstuvwx1234");
+        let clean = text("Noted.");
+        let (a, b, c) = (trace_id(1), trace_id(2), trace_id(3));
+        // A: its events first (two user messages and a choice in one export request), then its
+        // span without content.
+        for event in [
+            content_event(&a, &[1; 8], "gen_ai.user.message", &mail),
+            content_event(&a, &[1; 8], "gen_ai.user.message", &again),
+            content_event(&a, &[1; 8], "gen_ai.choice", &key),
+        ] {
+            monitor.observe_content(&event);
+        }
+        monitor.release_pending();
+        assert!(monitor.review().is_empty());
+        monitor.observe_call(&call(&a, None, None));
+        // B: the span first (its service now sends content events), then its events, then the
+        // choice again in a later export request.
+        monitor.observe_call(&call(&b, None, None));
+        monitor.observe_content(&content_event(&b, &[1; 8], "gen_ai.user.message", &mail));
+        monitor.observe_content(&content_event(&b, &[1; 8], "gen_ai.choice", &key));
+        monitor.release_pending();
+        monitor.observe_content(&content_event(&b, &[1; 8], "gen_ai.choice", &key));
+        monitor.release_pending();
+        // C: content on the span (the input flagged there) and the same in events afterwards:
+        // the input is the span's; the events' output is new.
+        monitor.observe_call(&call(&c, Some(&mail), None));
+        monitor.observe_content(&content_event(&c, &[1; 8], "gen_ai.user.message", &mail));
+        monitor.observe_content(&content_event(&c, &[1; 8], "gen_ai.choice", &again));
+        monitor.observe_content(&content_event(&c, &[1; 8], "gen_ai.choice", &clean));
+        monitor.release_pending();
+
+        let mut families = Vec::new();
+        monitor.snapshot(&mut families);
+        assert_eq!(flags_of(&families, "pii_email", "input"), 3.0);
+        assert_eq!(flags_of(&families, "pii_email", "output"), 1.0);
+        assert_eq!(flags_of(&families, "secret_api_key", "output"), 2.0);
+        assert_eq!(counter(&families, names::SAFETY_FLAGS, &[]), 6.0);
+        assert_eq!(
+            counter(
+                &families,
+                names::SAFETY_SCANNED_CALLS,
+                &[("service_name", "svc"), ("gen_ai_request_model", "gpt-4o")]
+            ),
+            3.0
+        );
+        // One entry per call and new categories: A and B once each, C for its span's input and
+        // for its events' output.
+        let entries = monitor.review().list(10);
+        let listed: Vec<(String, Vec<String>)> = entries
+            .iter()
+            .map(|e| (e.trace_id.clone(), e.safety_flags.clone()))
+            .collect();
+        let both = vec!["pii_email".to_owned(), "secret_api_key".to_owned()];
+        assert_eq!(
+            listed,
+            [
+                (hex(&c), vec!["pii_email".to_owned()]),
+                (hex(&c), vec!["pii_email".to_owned()]),
+                (hex(&b), both.clone()),
+                (hex(&a), both),
+            ]
+        );
+        assert_eq!(
+            (&*entries[2].service_name, &*entries[2].request_model),
+            ("svc", "gpt-4o")
+        );
+        assert_eq!(entries[2].span_id, hex(&[1; 8]));
+        // Nothing is left but the records of the three spans (for late events), which expire.
+        assert_eq!(monitor.pending.as_ref().unwrap().len(), 3);
+        assert_eq!(counter(&families, names::QUALITY_JOIN_DROPPED, &[]), 0.0);
+    }
+
+    #[test]
+    fn content_events_whose_span_never_comes_are_counted_dropped() {
+        let monitor = QualityMonitor::new(QualityConfig {
+            pending: PendingConfig {
+                max_entries: 1,
+                ttl_millis: 0,
+                ..PendingConfig::default()
+            },
+            ..QualityConfig::default()
+        })
+        .unwrap();
+        let mail = text("jane.doe@example.com");
+        monitor.observe_content(&content_event(
+            &trace_id(1),
+            &[1; 8],
+            "gen_ai.user.message",
+            &mail,
+        ));
+        monitor.observe_content(&content_event(
+            &trace_id(2),
+            &[1; 8],
+            "gen_ai.user.message",
+            &mail,
+        ));
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        monitor.release_pending();
+        let mut families = Vec::new();
+        monitor.snapshot(&mut families);
+        let dropped = |item, reason| {
+            counter(
+                &families,
+                names::QUALITY_JOIN_DROPPED,
+                &[("item", item), ("reason", reason)],
+            )
+        };
+        assert_eq!(dropped("content", "full"), 1.0);
+        assert_eq!(dropped("content", "expired"), 1.0);
+        assert_eq!(dropped("span", "full"), 0.0);
+        assert_eq!(counter(&families, names::SAFETY_FLAGS, &[]), 0.0);
+    }
+
+    /// Turns of one conversation with these user messages, 10 s apart after the first two.
+    fn conversation_turns() -> Vec<(u64, AnyValue, Vec<&'static str>)> {
+        let turns: [(u64, &[&'static str]); 5] = [
+            (0, &["Where is my order?"]),
+            (30, &["Where is my order?", "And the invoice?"]),
+            (40, &["Where is my order?", "And the invoice?"]),
+            (50, &["Where is my order?", "No, the other order"]),
+            (60, &["Where is my order?", "No, the other order", "Thanks"]),
+        ];
+        turns
+            .iter()
+            .map(|(at, messages)| {
+                let list: Vec<_> = messages
+                    .iter()
+                    .map(|m| serde_json::json!({"role": "user", "content": m}))
+                    .collect();
+                (
+                    *at,
+                    text(&serde_json::Value::from(list).to_string()),
+                    messages.to_vec(),
+                )
+            })
+            .collect()
+    }
+
+    fn session_signals(monitor: &QualityMonitor) -> [f64; 3] {
+        let mut families = Vec::new();
+        monitor.snapshot_at(&mut families, 1_800_000_100);
+        ["follow_up", "retry", "correction"].map(|signal| {
+            counter(
+                &families,
+                names::SESSION_SIGNALS,
+                &[("service_name", "svc"), ("signal", signal)],
+            )
+        })
+    }
+
+    #[test]
+    fn sessions_read_the_user_message_from_events_as_from_the_span() {
+        const NOW: u64 = 1_800_000_000;
+        const S: u64 = 1_000_000_000;
+        let turns = conversation_turns();
+        let traces: Vec<[u8; 16]> = (1..=turns.len() as u8).map(trace_id).collect();
+        let turn_call = |i: usize, input: Option<&'static AnyValue>| {
+            let mut call = call(&traces[i], input, None);
+            call.conversation_id = Some("conv-1");
+            call.start_unix_nano = (NOW + turns[i].0) * S;
+            call.end_unix_nano = (NOW + turns[i].0 + 2) * S;
+            call
+        };
+        // Content on the spans.
+        let on_spans = QualityMonitor::new(QualityConfig::default()).unwrap();
+        let inputs: &'static [(u64, AnyValue, Vec<&str>)] = Box::leak(turns.clone().into());
+        for (i, (at, input, _)) in inputs.iter().enumerate() {
+            on_spans.observe_call_at(&turn_call(i, Some(input)), NOW + at);
+        }
+        // The same content only in gen_ai.user.message events, before the span for the first
+        // and the fourth turns, after it for the others.
+        let in_events = QualityMonitor::new(QualityConfig::default()).unwrap();
+        let bodies: Vec<Vec<AnyValue>> = turns
+            .iter()
+            .map(|(_, _, messages)| messages.iter().map(|m| text(m)).collect())
+            .collect();
+        for (i, (at, _, _)) in turns.iter().enumerate() {
+            let now = NOW + at;
+            let send_events = || {
+                for body in &bodies[i] {
+                    in_events.observe_content(&content_event(
+                        &traces[i],
+                        &[1; 8],
+                        "gen_ai.user.message",
+                        body,
+                    ));
+                }
+                in_events.release_pending_at(now);
+            };
+            if i == 0 || i == 3 {
+                send_events();
+                in_events.observe_call_at(&turn_call(i, None), now);
+            } else {
+                in_events.observe_call_at(&turn_call(i, None), now);
+                // Held until its user message comes: no signal yet.
+                let before = session_signals(&in_events);
+                send_events();
+                assert!(session_signals(&in_events) != before || i == 0, "turn {i}");
+            }
+        }
+        assert_eq!(session_signals(&on_spans), [2.0, 1.0, 1.0]);
+        assert_eq!(session_signals(&in_events), session_signals(&on_spans));
+    }
+
+    #[test]
+    fn a_held_turn_whose_events_never_come_is_counted_without_content() {
+        const NOW: u64 = 1_800_000_000;
+        const S: u64 = 1_000_000_000;
+        let monitor = QualityMonitor::new(QualityConfig {
+            pending: PendingConfig {
+                ttl_millis: 0,
+                ..PendingConfig::default()
+            },
+            ..QualityConfig::default()
+        })
+        .unwrap();
+        let hello = text("Hello");
+        // The service sends content events (another call's).
+        monitor.observe_content(&content_event(
+            &trace_id(9),
+            &[9; 8],
+            "gen_ai.user.message",
+            &hello,
+        ));
+        let (t1, t2) = (trace_id(1), trace_id(2));
+        let turn = |trace: &'static [u8; 16], at: u64| {
+            let mut call = call(trace, None, None);
+            call.conversation_id = Some("conv-2");
+            call.start_unix_nano = (NOW + at) * S;
+            call.end_unix_nano = (NOW + at + 2) * S;
+            call
+        };
+        static T1: std::sync::OnceLock<[u8; 16]> = std::sync::OnceLock::new();
+        static T2: std::sync::OnceLock<[u8; 16]> = std::sync::OnceLock::new();
+        let (t1, t2) = (T1.get_or_init(|| t1), T2.get_or_init(|| t2));
+        monitor.observe_call_at(&turn(t1, 0), NOW);
+        // The second turn comes before the first's events: the first is counted as it is, then
+        // the second waits.
+        monitor.observe_call_at(&turn(t2, 20), NOW + 20);
+        assert_eq!(monitor.signals().active_sessions(), 1);
+        assert_eq!(session_signals(&monitor), [0.0, 0.0, 0.0]);
+        // Its events never come: the sweep gives up on them and counts the turn (a follow-up).
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        monitor.sweep(NOW + 30);
+        assert_eq!(session_signals(&monitor), [1.0, 0.0, 0.0]);
+    }
+
+    #[test]
+    fn a_sampled_span_first_call_is_judged_with_the_flags_of_its_events() {
+        let monitor = QualityMonitor::new(QualityConfig {
+            sampling: SamplingConfig::uniform(1.0),
+            ..QualityConfig::default()
+        })
+        .unwrap();
+        let queue = std::sync::Arc::new(Queue {
+            capacity: 8,
+            calls: Mutex::new(Vec::new()),
+        });
+        monitor.set_sink(Box::new(queue.clone())).unwrap();
+        let (mail, answer) = (text("Mail jane.doe@example.com"), text("Done."));
+        let id = trace_id(0x80);
+        monitor.observe_call(&call(&id, None, None));
+        monitor.observe_content(&content_event(&id, &[1; 8], "gen_ai.user.message", &mail));
+        monitor.release_pending();
+        // The input alone: scanned (and counted), the call waits for its output.
+        assert!(queue.calls.lock().unwrap().is_empty());
+        monitor.observe_content(&content_event(&id, &[1; 8], "gen_ai.choice", &answer));
+        monitor.release_pending();
+        let queued = queue.calls.lock().unwrap().clone();
+        assert_eq!(queued.len(), 1);
+        assert_eq!(
+            queued[0].input.as_deref(),
+            Some("Mail jane.doe@example.com")
+        );
+        assert_eq!(queued[0].output.as_deref(), Some("Done."));
+        assert_eq!(queued[0].safety_flags, ["pii_email"]);
+        // The judge's entry will carry the flag: no review entry of its own.
+        assert!(monitor.review().is_empty());
+        let mut families = Vec::new();
+        monitor.snapshot(&mut families);
+        assert_eq!(flags_of(&families, "pii_email", "input"), 1.0);
+        assert_eq!(counter(&families, names::SAFETY_SCANNED_CALLS, &[]), 1.0);
     }
 
     #[test]
@@ -997,6 +1561,7 @@ mod tests {
         monitor.observe_content(&CallContentEvent {
             trace_id: &ID,
             span_id: &[1; 8],
+            service_name: "svc",
             event_name: "gen_ai.choice",
             finish_reasons: Default::default(),
             content: CapturedContent {

@@ -242,10 +242,17 @@ impl Sessions {
         observed
     }
 
-    /// Ends every session inactive for longer than `timeout` seconds at `now`.
-    pub fn sweep(&mut self, now: u64, timeout: u64, mut ended: impl FnMut(EndedSession)) {
-        self.by_key.retain(|_, session| {
-            let quiet = now.saturating_sub(session.touched) > timeout;
+    /// Ends every session inactive for longer than `timeout` seconds at `now`, except those
+    /// `active` says are (a turn of theirs waits for its content).
+    pub fn sweep(
+        &mut self,
+        now: u64,
+        timeout: u64,
+        active: impl Fn(u64) -> bool,
+        mut ended: impl FnMut(EndedSession),
+    ) {
+        self.by_key.retain(|key, session| {
+            let quiet = now.saturating_sub(session.touched) > timeout && !active(*key);
             if quiet {
                 ended(EndedSession {
                     service: session.service.clone(),
@@ -381,15 +388,15 @@ mod tests {
         );
         assert_eq!(sessions.len(), 2);
         let mut ended = Vec::new();
-        sessions.sweep(1_920, 1_800, |e| ended.push(e));
+        sessions.sweep(1_920, 1_800, |_| false, |e| ended.push(e));
         assert!(
             ended.is_empty(),
             "1800 s of inactivity is not past the timeout"
         );
-        sessions.sweep(1_921, 1_800, |e| ended.push(e));
+        sessions.sweep(1_921, 1_800, |_| false, |e| ended.push(e));
         assert_eq!(ended.len(), 1);
         assert_eq!((ended[0].turns, ended[0].abandoned()), (2, false));
-        sessions.sweep(1_941, 1_800, |e| ended.push(e));
+        sessions.sweep(1_941, 1_800, |_| false, |e| ended.push(e));
         assert_eq!((ended[1].turns, ended[1].abandoned()), (1, true));
         assert!(sessions.is_empty() && sessions.queue.is_empty());
     }

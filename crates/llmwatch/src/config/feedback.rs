@@ -26,6 +26,12 @@ pub struct FeedbackSection {
     /// How long after a call its feedback can still be matched to it.
     #[serde(deserialize_with = "duration")]
     pub match_window: Duration,
+    /// How long feedback that matches no call waits for its call's span (exporters batch spans
+    /// for seconds; apps often send feedback at once); `0s` counts it unmatched at once.
+    #[serde(deserialize_with = "duration")]
+    pub call_wait: Duration,
+    /// Feedback items waiting at once; the oldest is counted unmatched to make room.
+    pub call_wait_max_items: usize,
     /// The trailing window of every feedback and session ratio, in `ratio_buckets` buckets.
     #[serde(deserialize_with = "duration")]
     pub ratio_window: Duration,
@@ -71,6 +77,8 @@ impl Default for FeedbackSection {
             positive_score: core.positive_score,
             max_recent_calls: core.max_recent_calls,
             match_window: Duration::from_secs(core.match_window),
+            call_wait: Duration::from_secs(core.call_wait),
+            call_wait_max_items: core.call_wait_max_items,
             ratio_window: Duration::from_secs(core.ratio_window),
             ratio_buckets: core.ratio_buckets,
             evaluation_names: core
@@ -153,6 +161,15 @@ impl FeedbackSection {
         }
         fraction("feedback.positive_score", self.positive_score, false)?;
         at_least_a_second("feedback.match_window", self.match_window)?;
+        if self.call_wait > self.match_window {
+            return Err((
+                "feedback.call_wait".to_owned(),
+                format!(
+                    "expected at most match_window ({:?}), got {:?}",
+                    self.match_window, self.call_wait
+                ),
+            ));
+        }
         if self.ratio_buckets == 0 {
             return Err((
                 "feedback.ratio_buckets".to_owned(),
@@ -204,6 +221,9 @@ impl FeedbackSection {
             positive_score: self.positive_score,
             max_recent_calls: self.max_recent_calls,
             match_window: self.match_window.as_secs(),
+            // Whole seconds, the feedback clock's; a wait under a second still waits one.
+            call_wait: self.call_wait.as_secs_f64().ceil() as u64,
+            call_wait_max_items: self.call_wait_max_items,
             ratio_window: self.ratio_window.as_secs(),
             ratio_buckets: self.ratio_buckets,
             survivorship: SurvivorshipConfig {
@@ -272,6 +292,8 @@ rating_min = 0
 rating_max = 10
 positive_score = 0.7
 match_window = "2h"
+call_wait = "10s"
+call_wait_max_items = 500
 [feedback.evaluation_names]
 csat = "score"
 [feedback.survivorship]
@@ -296,6 +318,10 @@ correction_phrases = ["nope", "wrong"]
         assert_eq!(
             (feedback.positive_score, feedback.match_window),
             (0.7, 7_200)
+        );
+        assert_eq!(
+            (feedback.call_wait, feedback.call_wait_max_items),
+            (10, 500)
         );
         assert_eq!(feedback.survivorship.min_feedback, 5);
         assert_eq!(feedback.survivorship.min_sessions, 20);
@@ -324,6 +350,10 @@ correction_phrases = ["nope", "wrong"]
         assert_eq!(
             error("[feedback.evaluation_names]\nvote = \"stars\"\n"),
             "f.toml: key `feedback.evaluation_names.vote`: expected thumbs, rating or score, got \"stars\""
+        );
+        assert_eq!(
+            error("[feedback]\ncall_wait = \"2h\"\n"),
+            "f.toml: key `feedback.call_wait`: expected at most match_window (3600s), got 7200s"
         );
         assert_eq!(
             error("[feedback]\npositive_score = 1.5\n"),
