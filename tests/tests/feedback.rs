@@ -26,11 +26,9 @@ use llmwatch_tests::*;
 use opentelemetry::logs::{LogRecord as _, Logger as _, LoggerProvider as _, Severity};
 use opentelemetry::trace::{SpanId, TraceFlags, TraceId};
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
-use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, KeyValueList};
-use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
-use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use opentelemetry_sdk::logs::{BatchLogProcessor, SdkLoggerProvider};
 
@@ -839,19 +837,7 @@ async fn the_server_sweep_ends_quiet_sessions() {
 /// Posts log records of `service` to the OTLP/HTTP listener (protobuf).
 async fn post_logs(server: &TestServer, service: &str, records: Vec<LogRecord>) {
     use prost::Message;
-    let body = ExportLogsServiceRequest {
-        resource_logs: vec![ResourceLogs {
-            resource: Some(Resource {
-                attributes: vec![kv("service.name", s(service))],
-                ..Default::default()
-            }),
-            scope_logs: vec![ScopeLogs {
-                log_records: records,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    };
+    let body = logs_request(service, records);
     let answer = server
         .http
         .post(format!("{}/v1/logs", server.http_endpoint()))

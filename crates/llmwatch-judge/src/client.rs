@@ -4,8 +4,8 @@
 use reqwest::Url;
 use serde_json::Value;
 
-use crate::config::{ConfigError, JudgeConfig};
-use crate::endpoint::{Access, Endpoint, EndpointError, Exchange, Transient};
+use crate::config::JudgeConfig;
+use crate::endpoint::{Access, Endpoint, Exchange, SetupError, Transient};
 use crate::error::{JudgeError, Outcome, Usage, excerpt};
 use crate::parse::{ParseFailure, Reply, parse_reply, parse_verdict};
 use crate::prompt::{JudgeRequest, applicable_dimensions, request_body};
@@ -128,7 +128,7 @@ impl Judge {
     /// Builds the judge, reading the API key from the environment variable named by
     /// `config.api_key_env`. Fails, naming the variable, when it is unset or empty; fails on
     /// any invalid setting (see [`JudgeConfig::validate`]).
-    pub fn new(config: JudgeConfig) -> Result<Judge, ConfigError> {
+    pub fn new(config: JudgeConfig) -> Result<Judge, SetupError> {
         Judge::with_env(config, |name| std::env::var(name).ok())
     }
 
@@ -137,7 +137,7 @@ impl Judge {
     pub fn with_env(
         config: JudgeConfig,
         lookup: impl FnOnce(&str) -> Option<String>,
-    ) -> Result<Judge, ConfigError> {
+    ) -> Result<Judge, SetupError> {
         config.validate()?;
         let access = Access {
             base_url: &config.base_url,
@@ -345,26 +345,6 @@ impl Judge {
             } => Attempt::Rejected {
                 status,
                 body_excerpt,
-            },
-        }
-    }
-}
-
-impl From<EndpointError> for ConfigError {
-    fn from(error: EndpointError) -> ConfigError {
-        match error {
-            EndpointError::MissingApiKey { var } => ConfigError::MissingApiKey { var },
-            EndpointError::EmptyApiKey { var } => ConfigError::EmptyApiKey { var },
-            EndpointError::InvalidApiKey { var } => ConfigError::InvalidApiKey { var },
-            EndpointError::InvalidBaseUrl { url, reason } => {
-                ConfigError::InvalidBaseUrl { url, reason }
-            }
-            EndpointError::InvalidHeader { name, reason } => {
-                ConfigError::InvalidHeader { name, reason }
-            }
-            EndpointError::Client(reason) => ConfigError::Invalid {
-                key: "judge".into(),
-                reason: format!("cannot build the HTTP client: {reason}"),
             },
         }
     }

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
+use crate::endpoint::SetupError;
+
 /// How to reach the judge model and what to ask it.
 ///
 /// Deserializes from the service's config (TOML) with unknown keys rejected. Durations are
@@ -138,38 +140,10 @@ pub struct Dimension {
     pub needs_context: bool,
 }
 
-/// A configuration the judge cannot be built from.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ConfigError {
-    /// The variable named by `api_key_env` is not set (or not valid Unicode).
-    #[error("judge: the API key variable {var} (api_key_env) is not set")]
-    MissingApiKey { var: String },
-    /// The variable named by `api_key_env` is set but empty.
-    #[error("judge: the API key variable {var} (api_key_env) is empty")]
-    EmptyApiKey { var: String },
-    /// The key cannot be sent as an HTTP header value; the key itself is never shown.
-    #[error("judge: the API key in {var} (api_key_env) has characters not allowed in a header")]
-    InvalidApiKey { var: String },
-    /// `base_url` is not an http(s) URL, or https without TLS built in.
-    #[error("judge: base_url {url:?}: {reason}")]
-    InvalidBaseUrl { url: String, reason: String },
-    /// An `extra_headers` entry is not a valid or allowed header.
-    #[error("judge: extra_headers {name:?}: {reason}")]
-    InvalidHeader { name: String, reason: String },
-    /// Any other invalid setting, naming the key.
-    #[error("judge: {key}: {reason}")]
-    Invalid { key: String, reason: String },
-}
-
 impl JudgeConfig {
     /// Checks every setting except the API key (read by [`Judge::new`](crate::Judge::new)).
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |key: &str, reason: String| {
-            Err(ConfigError::Invalid {
-                key: key.to_owned(),
-                reason,
-            })
-        };
+    pub fn validate(&self) -> Result<(), SetupError> {
+        let invalid = |key: &str, reason: String| Err(SetupError::new(key, reason));
         if let Err(crate::endpoint::EndpointError::InvalidBaseUrl { url, reason }) =
             crate::endpoint::endpoint_url(&self.base_url, "chat/completions")
         {
@@ -381,7 +355,7 @@ mod tests {
             let mut c = config();
             mutate(&mut c);
             match c.validate() {
-                Err(ConfigError::Invalid { key, .. }) => assert_eq!(key, want),
+                Err(SetupError { key, .. }) => assert_eq!(key, want),
                 other => panic!("{want}: {other:?}"),
             }
         }

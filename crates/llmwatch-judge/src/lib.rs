@@ -92,7 +92,7 @@ mod worker;
 
 pub use canary::{Canary, CanaryConfig, CanaryRun, CanaryTasks, spawn_canaries};
 pub use client::{Judge, Verdict, outcome_of};
-pub use config::{Backoff, ConfigError, Dimension, JudgeConfig};
+pub use config::{Backoff, Dimension, JudgeConfig};
 pub use embeddings::{
     EmbeddingQueue, EmbeddingTasks, EmbeddingsConfig, start_embeddings, start_embeddings_with_env,
 };

@@ -18,9 +18,9 @@ pub fn start(config: &Config, processor: &Arc<Processor>) -> anyhow::Result<Cana
         .enumerate()
         .map(|(i, section)| {
             Canary::new(section.client())
-                .map_err(|e| anyhow::anyhow!("key `canaries[{i}].{}`: {}", e.key, e.reason))
+                .map_err(|e| config.error(format!("canaries[{i}].{}", e.key), e.reason))
         })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+        .collect::<Result<Vec<_>, _>>()?;
     if !canaries.is_empty() {
         tracing::info!(probes = canaries.len(), "canary probes started");
     }

@@ -66,6 +66,9 @@ pub struct Config {
     /// The directory relative paths in the file are resolved against (the file's own).
     #[serde(skip)]
     pub base_dir: PathBuf,
+    /// The file as errors name it (see [`Config::error`]).
+    #[serde(skip)]
+    pub file: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -428,6 +431,7 @@ impl Default for Config {
             review: ReviewSection::default(),
             downstream: None,
             base_dir: PathBuf::new(),
+            file: BUILT_IN.to_owned(),
         }
     }
 }
@@ -470,6 +474,9 @@ fn optional_duration<'de, D: Deserializer<'de>>(
 ) -> Result<Option<Duration>, D::Error> {
     duration(deserializer).map(Some)
 }
+
+/// How errors name the configuration when llmwatch runs without a file.
+pub const BUILT_IN: &str = "(built-in defaults)";
 
 /// A configuration problem, naming the file, the key and what was expected.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -525,7 +532,20 @@ impl Config {
         config
             .validate()
             .map_err(|(key, message)| error(key, message))?;
-        Ok(config)
+        Ok(Config {
+            file: file.to_owned(),
+            ..config
+        })
+    }
+
+    /// A problem found after parsing (an API key variable that is not set when a client
+    /// starts), naming this config's file and the key at fault.
+    pub fn error(&self, key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            file: self.file.clone(),
+            key: key.into(),
+            message: message.into(),
+        }
     }
 
     /// Checks what types alone cannot: label names, limits, collisions.

@@ -19,7 +19,7 @@ pub fn start(
         return Ok(None);
     };
     let tasks = start_embeddings(section.client(), processor)
-        .map_err(|e| anyhow::anyhow!("key `embeddings.{}`: {}", e.key, e.reason))?;
+        .map_err(|e| config.error(format!("embeddings.{}", e.key), e.reason))?;
     tracing::info!(model = %section.model, "remote embeddings for prompt and response drift");
     Ok(Some(tasks))
 }

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use llmwatch_core::Processor;
 use llmwatch_judge::{
     Judge, JudgeQueue, LlmJudge, Pipeline, PipelineConfig, Plugin, SpendCap, downstream,
@@ -52,7 +52,7 @@ pub fn start(config: &Config, processor: &Arc<Processor>) -> anyhow::Result<Qual
         None => None,
         Some(section) => {
             let client = Judge::new(section.client.clone())
-                .context("cannot start the judge (section [judge])")?;
+                .map_err(|e| config.error(format!("judge.{}", e.key), e.reason))?;
             let prices = LlmJudge::catalog_prices(processor, &section.client.model);
             let cap = match (
                 section.max_usd_per_hour,
@@ -61,10 +61,13 @@ pub fn start(config: &Config, processor: &Arc<Processor>) -> anyhow::Result<Qual
             ) {
                 (Some(usd), _, Some(_)) => Some(SpendCap::Usd(usd)),
                 (_, Some(tokens), _) => Some(SpendCap::Tokens(tokens)),
-                (Some(_), None, None) => bail!(
-                    "key `judge.max_usd_per_hour`: the judge model {:?} has no price in the price catalog; add it to a [pricing] catalog file or set judge.max_tokens_per_hour",
-                    section.client.model
-                ),
+                (Some(_), None, None) => Err(config.error(
+                    "judge.max_usd_per_hour",
+                    format!(
+                        "the judge model {:?} has no price in the price catalog; add it to a [pricing] catalog file or set judge.max_tokens_per_hour",
+                        section.client.model
+                    ),
+                ))?,
                 (None, None, _) => None,
             };
             if cap.is_none() {
@@ -74,7 +77,7 @@ pub fn start(config: &Config, processor: &Arc<Processor>) -> anyhow::Result<Qual
             }
             let safety = quality
                 .safety_judge_categories()
-                .map_err(|(key, message)| anyhow::anyhow!("key `{key}`: {message}"))?;
+                .map_err(|(key, message)| config.error(key, message))?;
             Some(LlmJudge::new(client, cap, prices).with_safety(safety))
         }
     };
@@ -82,13 +85,15 @@ pub fn start(config: &Config, processor: &Arc<Processor>) -> anyhow::Result<Qual
         .plugins()
         .iter()
         .enumerate()
-        .map(|(i, p)| Plugin::new(p).map_err(|e| anyhow::anyhow!("key `evaluators[{i}]`: {e}")))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+        .map(|(i, p)| {
+            Plugin::new(p).map_err(|e| config.error(format!("evaluators[{i}]"), e.to_string()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let events = match quality.downstream() {
         None => None,
         Some(downstream_config) => {
             let (sender, exporter) = downstream(downstream_config, processor.clone())
-                .map_err(|e| anyhow::anyhow!("key `downstream.endpoint`: {e}"))?;
+                .map_err(|e| config.error("downstream.endpoint", e.to_string()))?;
             tasks.push(tokio::spawn(exporter.run(stop_signal())));
             Some(sender)
         }

@@ -318,6 +318,43 @@ fn config_check_accepts_a_good_file_and_names_file_and_key_of_a_bad_one() {
         "{stderr}"
     );
 
+    // Client settings that only fail when serve starts the client (an API key variable that is
+    // not set) still name the file and the key.
+    let servers = "[server]\notlp_grpc = \"127.0.0.1:0\"\notlp_http = \"127.0.0.1:0\"\nmetrics = \"127.0.0.1:0\"\n";
+    let key_line = "api_key_env = \"LLMWATCH_SURELY_UNSET_KEY\"\n";
+    let judge = format!(
+        "[judge]\nbase_url = \"http://127.0.0.1:9/v1\"\nmodel = \"judge-model\"\n{key_line}\
+         [[judge.rubric]]\nname = \"correctness\"\nscale_min = 1\nscale_max = 5\n\
+         instructions = \"Is the answer correct?\"\n"
+    );
+    let canary = format!(
+        "[[canaries]]\nname = \"probe\"\nbase_url = \"http://127.0.0.1:9/v1\"\nmodel = \"m\"\n\
+         prompt = \"Say OK\"\ncontains = [\"OK\"]\n{key_line}"
+    );
+    for (name, section, key) in [
+        ("judge.toml", judge, "judge.api_key_env"),
+        ("canary.toml", canary, "canaries[0].api_key_env"),
+    ] {
+        let file = dir.path().join(name);
+        let text = format!("{servers}{section}");
+        std::fs::write(&file, text).unwrap();
+        let output = Command::new(BIN)
+            .args(["serve", "--config"])
+            .arg(&file)
+            .env_remove("LLMWATCH_SURELY_UNSET_KEY")
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(&format!(
+                "llmwatch: {}: key `{key}`: the variable LLMWATCH_SURELY_UNSET_KEY is not set",
+                file.display()
+            )),
+            "{stderr}"
+        );
+    }
+
     let missing = dir.path().join("missing.toml");
     let output = Command::new(BIN)
         .args(["config", "check"])

@@ -323,12 +323,10 @@ impl QualitySections<'_> {
                     "unknown key; expected one of base_url, model, api_key_env, extra_headers, extra_body, timeout, max_attempts, backoff, json_schema, max_content_chars, rubric, queue_capacity, concurrency, max_usd_per_hour, max_tokens_per_hour, flag_below".into(),
                 ));
             }
-            judge.client.validate().map_err(|e| match e {
-                llmwatch_judge::ConfigError::Invalid { key, reason } => {
-                    (format!("judge.{key}"), format!("expected {reason}"))
-                }
-                other => ("judge".to_owned(), other.to_string()),
-            })?;
+            judge
+                .client
+                .validate()
+                .map_err(|e| (format!("judge.{}", e.key), format!("expected {}", e.reason)))?;
             if judge.queue_capacity == 0 {
                 return Err(("judge.queue_capacity".into(), "expected at least 1".into()));
             }
