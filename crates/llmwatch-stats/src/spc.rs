@@ -228,22 +228,26 @@ pub struct EwmaChart {
     seen: u64,
 }
 
+/// λ in (0, 1] and L finite and > 0, for both EWMA charts.
+fn check_ewma_parameters(lambda: f64, l: f64) -> Result<(), StatsError> {
+    if !(lambda > 0.0 && lambda <= 1.0) {
+        return Err(StatsError::InvalidParameter(format!(
+            "EWMA λ must be in (0, 1], got {lambda}"
+        )));
+    }
+    if !(l.is_finite() && l > 0.0) {
+        return Err(StatsError::InvalidParameter(format!(
+            "EWMA L must be finite and > 0, got {l}"
+        )));
+    }
+    Ok(())
+}
+
 impl EwmaChart {
     /// Errors for λ outside (0, 1], L ≤ 0, or an invalid baseline (non-finite μ0, σ ≤ 0, or a
     /// warm-up too short for what must be learnt).
     pub fn new(config: EwmaConfig) -> Result<Self, StatsError> {
-        if !(config.lambda > 0.0 && config.lambda <= 1.0) {
-            return Err(StatsError::InvalidParameter(format!(
-                "EWMA λ must be in (0, 1], got {}",
-                config.lambda
-            )));
-        }
-        if !(config.l.is_finite() && config.l > 0.0) {
-            return Err(StatsError::InvalidParameter(format!(
-                "EWMA L must be finite and > 0, got {}",
-                config.l
-            )));
-        }
+        check_ewma_parameters(config.lambda, config.l)?;
         config.baseline.validate()?;
         let baseline = Baseline::start(&config.baseline);
         let z = baseline.frozen().map_or(0.0, |(mean, _)| mean);
@@ -541,18 +545,7 @@ pub struct BinomialEwmaChart {
 impl BinomialEwmaChart {
     /// Errors for λ outside (0, 1], L ≤ 0 or not finite, or a warm-up of 0 intervals.
     pub fn new(config: BinomialEwmaConfig) -> Result<Self, StatsError> {
-        if !(config.lambda > 0.0 && config.lambda <= 1.0) {
-            return Err(StatsError::InvalidParameter(format!(
-                "EWMA λ must be in (0, 1], got {}",
-                config.lambda
-            )));
-        }
-        if !(config.l.is_finite() && config.l > 0.0) {
-            return Err(StatsError::InvalidParameter(format!(
-                "EWMA L must be finite and > 0, got {}",
-                config.l
-            )));
-        }
+        check_ewma_parameters(config.lambda, config.l)?;
         if config.warmup == 0 {
             return Err(StatsError::InvalidParameter(
                 "a binomial chart needs a warm-up of at least one interval".to_string(),
