@@ -861,7 +861,16 @@ mod tests {
 
     #[test]
     fn empty_file_means_defaults() {
-        assert_eq!(Config::parse("", "empty.toml").unwrap(), Config::default());
+        let config = Config::parse("", "empty.toml").unwrap();
+        assert_eq!(config.file, "empty.toml");
+        assert_eq!(
+            config,
+            Config {
+                file: "empty.toml".into(),
+                ..Config::default()
+            }
+        );
+        assert_eq!(Config::default().file, BUILT_IN);
     }
 
     #[test]
@@ -907,6 +916,7 @@ mod tests {
             dimensions: config.dimensions.clone(),
             budgets: config.budgets.clone(),
             judge: config.judge.clone(),
+            file: "llmwatch.example.toml".into(),
             ..Config::default()
         };
         assert_eq!(config, defaults, "the example must show the defaults");
