@@ -73,26 +73,30 @@ pub fn verdict_schema(dimensions: &[&Dimension]) -> Value {
         };
         scores.insert(d.name.clone(), score);
     }
-    let required: Vec<&str> = dimensions.iter().map(|d| d.name.as_str()).collect();
-    json!({
-        "type": "object",
-        "properties": {
-            "reasons": {
-                "type": "object",
-                "properties": reasons,
-                "required": required,
-                "additionalProperties": false,
-            },
-            "scores": {
-                "type": "object",
-                "properties": scores,
-                "required": required,
-                "additionalProperties": false,
-            },
-        },
-        "required": ["reasons", "scores"],
-        "additionalProperties": false,
-    })
+    let names: Vec<&str> = dimensions.iter().map(|d| d.name.as_str()).collect();
+    reasons_and(&names, reasons, ("scores", scores))
+}
+
+/// A strict verdict schema: `reasons` (a string per name) and one more object (`field`) with a
+/// property per name; every property required, no other allowed, as strict structured outputs
+/// demand.
+pub(crate) fn reasons_and(
+    names: &[&str],
+    reasons: Map<String, Value>,
+    (field, properties): (&str, Map<String, Value>),
+) -> Value {
+    let strict = |properties: Map<String, Value>, required: Value| {
+        json!({
+            "type": "object",
+            "properties": properties,
+            "required": required,
+            "additionalProperties": false,
+        })
+    };
+    let mut top = Map::new();
+    top.insert("reasons".into(), strict(reasons, json!(names)));
+    top.insert(field.into(), strict(properties, json!(names)));
+    strict(top, json!(["reasons", field]))
 }
 
 /// The `response_format` of the request: strict `json_schema` with [`verdict_schema`], or

@@ -28,7 +28,7 @@ use serde_json::{Map, Value, json};
 use crate::config::JudgeConfig;
 use crate::error::Usage;
 use crate::parse::unfenced;
-use crate::prompt::{JudgeRequest, reasons_shape, sections_note, user_message};
+use crate::prompt::{JudgeRequest, reasons_and, reasons_shape, sections_note, user_message};
 
 /// The `evaluator` label value of the LLM safety judge's requests, tokens and cost, and the
 /// `llmwatch.evaluator` of its evaluation events. Reserved: no plugin may take it.
@@ -140,26 +140,8 @@ pub fn safety_schema(categories: &[SafetyCategory]) -> Value {
         reasons.insert(c.name.clone(), json!({"type": "string"}));
         flagged.insert(c.name.clone(), json!({"type": "boolean"}));
     }
-    let required: Vec<&str> = categories.iter().map(|c| c.name.as_str()).collect();
-    json!({
-        "type": "object",
-        "properties": {
-            "reasons": {
-                "type": "object",
-                "properties": reasons,
-                "required": required,
-                "additionalProperties": false,
-            },
-            "verdicts": {
-                "type": "object",
-                "properties": flagged,
-                "required": required,
-                "additionalProperties": false,
-            },
-        },
-        "required": ["reasons", "verdicts"],
-        "additionalProperties": false,
-    })
+    let names: Vec<&str> = categories.iter().map(|c| c.name.as_str()).collect();
+    reasons_and(&names, reasons, ("verdicts", flagged))
 }
 
 /// The system message: the task, each category with its instructions, the sections of the user
