@@ -417,7 +417,10 @@ async fn planted_unsafe_verdicts_are_judge_flags_review_entries_and_events() {
             "safety judge: personal_data: planted personal_data"
         ])
     );
-    assert_eq!(first["safety_flags"], json!([]));
+    assert_eq!(
+        first["safety_flags"],
+        json!(["harmful_content", "personal_data"])
+    );
     assert_eq!(
         first["output"],
         "Step one. [unsafe:harmful_content,personal_data]"
@@ -465,7 +468,10 @@ async fn planted_unsafe_verdicts_are_judge_flags_review_entries_and_events() {
             "safety: pii_email"
         ])
     );
-    assert_eq!(both["safety_flags"], json!(["pii_email"]));
+    assert_eq!(
+        both["safety_flags"],
+        json!(["pii_email", "hate_harassment"])
+    );
 
     // One event per category and call, on the call's trace and span.
     let records: Vec<LogRecord> = downstream

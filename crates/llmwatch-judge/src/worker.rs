@@ -517,6 +517,14 @@ impl Pipeline {
             })
             .collect();
         reasons.extend(call.safety_flags.iter().map(|f| format!("safety: {f}")));
+        // Every safety category raised on the call, by the patterns or the safety judge, so a
+        // reader filtering on `safety_flags` sees both.
+        let mut safety_flags = call.safety_flags.clone();
+        for s in scores.iter().filter(|s| s.safety && s.flagged) {
+            if !safety_flags.contains(&s.name) {
+                safety_flags.push(s.name.clone());
+            }
+        }
         review.push(ReviewEntry {
             flagged_unix_nano: now,
             trace_id: hex(&call.trace_id),
@@ -536,7 +544,7 @@ impl Pipeline {
                 })
                 .collect(),
             reasons,
-            safety_flags: call.safety_flags.clone(),
+            safety_flags,
             input: review.content(call.input.as_deref()),
             output: review.content(call.output.as_deref()),
         });

@@ -67,6 +67,7 @@ pub struct ReviewEntry {
     /// Why it was flagged, one line per reason (a low score with the judge's explanation, a
     /// safety category).
     pub reasons: Vec<String>,
+    /// Safety categories raised on the call: the pattern monitor's, then the LLM safety judge's.
     pub safety_flags: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input: Option<String>,
