@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
 import time
 import urllib.parse
@@ -51,6 +52,10 @@ TOKENS = "llmwatch_tokens_total"
 FINISH = "llmwatch_finish_reasons_total"
 TOKEN_HIST = "gen_ai_client_token_usage"
 DURATION = "gen_ai_client_operation_duration_seconds"
+SCANNED = "llmwatch_safety_scanned_calls_total"
+FLAGS = "llmwatch_safety_flags_total"
+# What the fake's answers plant for the safety monitor (the `pii` scenario).
+EMAIL = re.compile(r"[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}", re.I)
 TTFT = "gen_ai_client_operation_time_to_first_chunk_seconds"
 GENAI_METRICS = (CALLS, TOKENS, FINISH)
 GENAI_HISTOGRAMS = (TOKEN_HIST, DURATION, TTFT)
@@ -82,7 +87,12 @@ EMITTERS: dict[str, dict] = {
         "ttft": "none",
         # No stream flag: every call's duration is gen_ai_request_stream="unknown".
         "stream_flag": "none",
+        # Content capture SPAN_AND_EVENT: every call's prompt (the 429's too) and answer.
+        "content": "all",
     },
+    # The same instrumentation with OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=EVENT_ONLY:
+    # identical spans without content; prompts and answers only in log events.
+    "e2e-openai-v2-events": None,  # filled in below: openai-v2's capabilities
     # opentelemetry-instrumentation-openai 0.62.4 (OpenLLMetry):
     # gen_ai.usage.input_tokens / output_tokens / cache_read.input_tokens on
     # every call with usage; gen_ai.usage.reasoning_tokens on non-streamed calls
@@ -96,9 +106,12 @@ EMITTERS: dict[str, dict] = {
         "ttft": "streamed",
         # gen_ai.is_streaming on every call, true or false.
         "stream_flag": "all",
+        # gen_ai.prompt.* / gen_ai.completion.* span attributes on every call.
+        "content": "all",
     },
 }
 
+EMITTERS["e2e-openai-v2-events"] = dict(EMITTERS["e2e-openai-v2"])
 
 # ------------------------------------------------------------------ parsing
 
@@ -315,7 +328,8 @@ def bucket_for(delay: float) -> float:
     return math.inf
 
 
-def run_checks(m: Metrics, ledger: list[dict], services: list[str]) -> Report:
+def run_checks(m: Metrics, ledger: list[dict], services: list[str],
+               content: bool = True) -> Report:
     rep = Report()
     by_service: dict[str, list[dict]] = defaultdict(list)
     for c in ledger:
@@ -422,6 +436,15 @@ def run_checks(m: Metrics, ledger: list[dict], services: list[str]) -> Report:
             for value, want in by_stream.items():
                 rep.check(f"{tag} {DURATION}_count gen_ai_request_stream={value}", want,
                           m.total(DURATION + "_count", gen_ai_request_stream=value, **M))
+            # Content: the safety monitor scans every call whose prompt or answer the emitter
+            # captured (span attributes, or for e2e-openai-v2-events log events only, joined to
+            # their spans) and flags exactly the answers that leak an e-mail address.
+            if content and caps.get("content") == "all":
+                leaks = sum(1 for c in mc if c.get("answer") and EMAIL.search(c["answer"]))
+                rep.check(f"{tag} {SCANNED}", len(mc), m.total(SCANNED, **M))
+                rep.check(f"{tag} {FLAGS} pii_email output", leaks,
+                          m.total(FLAGS, category="pii_email", source="output", **M))
+                rep.check(f"{tag} {FLAGS} all categories and sides", leaks, m.total(FLAGS, **M))
             streamed = [c for c in mc if c["streamed"] and c["status"] == 200]
             if streamed:
                 fastest = min(c["first_chunk_delay_s"] for c in streamed)
@@ -477,6 +500,8 @@ def main(argv=None) -> int:
     ap.add_argument("--wait", type=float, default=15.0,
                     help="keep re-scraping up to this many seconds until all checks pass")
     ap.add_argument("--verbose", action="store_true", help="print passing checks too")
+    ap.add_argument("--no-content-checks", action="store_true",
+                    help="skip the safety-monitor checks (the Python mock has no safety monitor)")
     ap.add_argument("--client-failed", action="append", default=[], metavar="NAME",
                     help="count a failed emitter client run as a failed check (repeatable)")
     args = ap.parse_args(argv)
@@ -493,7 +518,7 @@ def main(argv=None) -> int:
         attempt += 1
         try:
             m = scrape(args.url)
-            rep = run_checks(m, ledger, services)
+            rep = run_checks(m, ledger, services, content=not args.no_content_checks)
         except Exception as e:  # noqa: BLE001 - scrape/parse failure is a failed check
             m = None
             rep = Report()

@@ -48,7 +48,7 @@ tracer_provider.add_span_processor(
 logger_provider = LoggerProvider(resource=resource)
 logger_provider.add_log_record_processor(
     BatchLogRecordProcessor(OTLPLogExporter(endpoint=f"{otlp}/v1/logs", timeout=10),
-                            schedule_delay_millis=500)
+                            schedule_delay_millis=int(os.environ.get("E2E_LOG_DELAY_MS", "500")))
 )
 trace.set_tracer_provider(tracer_provider)
 _logs.set_logger_provider(logger_provider)

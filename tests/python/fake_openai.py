@@ -134,6 +134,17 @@ SCENARIOS: list[dict] = [
         "system_fingerprint": "fp_e2e_stream_nousage",
     },
     {
+        "id": "pii",
+        "description": "non-streaming, stop; the answer leaks an e-mail address (safety monitor)",
+        "model": "gpt-e2e-pii",
+        "response_model": "gpt-e2e-pii-2025-07-07",
+        "stream": False,
+        "usage": {"prompt": 30, "cached": 0, "completion": 12, "reasoning": 0},
+        "finish_reason": "stop",
+        "content": "Write to jane.doe@example.com for a refund.",
+        "system_fingerprint": "fp_e2e_pii",
+    },
+    {
         "id": "ratelimit",
         "description": "429 with a JSON error body and Retry-After",
         "model": "gpt-e2e-ratelimit",
@@ -284,6 +295,8 @@ class Handler(BaseHTTPRequestHandler):
             "first_chunk_delay_s": None,
             "error_type": None,
             "system_fingerprint": scenario.get("system_fingerprint"),
+            # The answer's text (None for tool calls and errors), for the content checks.
+            "answer": scenario.get("content") or "".join(scenario.get("chunks") or []) or None,
             "started_at": time.time(),
         }
         status = scenario.get("status", 200)

@@ -13,7 +13,8 @@
 #                       is not relied on: the registry mirror here marks responses
 #                       uncacheable, so nothing lands in it.
 #   E2E_WORK_DIR        logs, ledger, port files (default target/e2e-run, wiped per run)
-#   E2E_EMITTERS        emitters to run (default "openai-v2 openllmetry")
+#   E2E_EMITTERS        emitters to run (default "openai-v2 openai-v2-events openllmetry";
+#                       an emitter named <venv>-events runs in <venv>'s venv)
 #   E2E_PYTHON          interpreter used to create venvs and run the stdlib-only
 #                       tools (default python3; 3.9+)
 #   E2E_SETUP_ONLY=1    only create/refresh the venvs, then exit
@@ -31,7 +32,7 @@ VENV_DIR="${E2E_VENV_DIR:-$ROOT/target/e2e-venvs}"
 WHEELHOUSE="${E2E_WHEELHOUSE:-$VENV_DIR/.wheelhouse}"
 export PIP_DISABLE_PIP_VERSION_CHECK=1
 WORK="${E2E_WORK_DIR:-$ROOT/target/e2e-run}"
-EMITTERS="${E2E_EMITTERS:-openai-v2 openllmetry}"
+EMITTERS="${E2E_EMITTERS:-openai-v2 openai-v2-events openllmetry}"
 
 log() { printf '[run_e2e %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 2; }
@@ -67,7 +68,10 @@ setup_venv() {
   log "venv $name ready in $((SECONDS - t0)) s"
 }
 
-for e in $EMITTERS; do setup_venv "$e"; done
+# An emitter variant (openai-v2-events: the same instrumentation, content in events only) runs in
+# its base emitter's venv.
+venv_of() { echo "${1%-events}"; }
+for e in $EMITTERS; do setup_venv "$(venv_of "$e")"; done
 [[ "${E2E_SETUP_ONLY:-0}" == "1" ]] && { log "setup only: done"; exit 0; }
 
 # ------------------------------------------------------------------ llmwatch binary
@@ -81,9 +85,11 @@ fi
 if [[ "$LLMWATCH_BIN" == "mock" ]]; then
   setup_venv openai-v2  # the mock needs opentelemetry-proto
   LLMWATCH_CMD=("$VENV_DIR/openai-v2/bin/python" "$HERE/mock_llmwatch.py")
+  CHECK_ARGS=(--no-content-checks)  # the mock has no safety monitor
 else
   [[ -x "$LLMWATCH_BIN" ]] || die "LLMWATCH_BIN=$LLMWATCH_BIN is not executable"
   LLMWATCH_CMD=("$LLMWATCH_BIN")
+  CHECK_ARGS=()
 fi
 
 # ------------------------------------------------------------------ processes
@@ -165,7 +171,7 @@ for e in $EMITTERS; do
   log "running emitter $e"
   if FAKE_OPENAI_URL="$FAKE_URL" LLMWATCH_OTLP_HTTP="http://127.0.0.1:$P_HTTP" \
      OTEL_BSP_SCHEDULE_DELAY=500 OTEL_BLRP_SCHEDULE_DELAY=500 \
-     timeout 180 "$VENV_DIR/$e/bin/python" "$client" >"$WORK/client-$e.log" 2>&1; then
+     timeout 180 "$VENV_DIR/$(venv_of "$e")/bin/python" "$client" >"$WORK/client-$e.log" 2>&1; then
     grep -E '^\[e2e-' "$WORK/client-$e.log" >&2 || true
   else
     log "emitter $e FAILED (log: $WORK/client-$e.log)"
@@ -179,7 +185,7 @@ sleep 1
 set +e
 timeout 120 "$PY" "$HERE/check_metrics.py" "http://127.0.0.1:$P_METRICS/metrics" \
   --ledger "$WORK/ledger.json" --wait "${E2E_CHECK_WAIT:-15}" \
-  "${SERVICES[@]}" "${FAILED_CLIENTS[@]}"
+  "${SERVICES[@]}" "${FAILED_CLIENTS[@]}" "${CHECK_ARGS[@]}"
 rc=$?
 "$PY" -c 'import sys,urllib.request; open(sys.argv[2],"wb").write(urllib.request.urlopen(sys.argv[1], timeout=5).read())' \
   "http://127.0.0.1:$P_METRICS/metrics" "$WORK/metrics" 2>/dev/null || true
