@@ -960,6 +960,22 @@ mod tests {
         }
     }
 
+    /// The monitor's families as `/metrics` would show them now.
+    fn snapshot(monitor: &QualityMonitor) -> Vec<FamilySnapshot> {
+        let mut families = Vec::new();
+        monitor.snapshot(&mut families);
+        families
+    }
+
+    /// `llmwatch_judge_sampled_calls_total` of service `svc` with this result.
+    fn sampled_calls(families: &[FamilySnapshot], result: &str) -> f64 {
+        counter(
+            families,
+            names::JUDGE_SAMPLED_CALLS,
+            &[("service_name", "svc"), ("result", result)],
+        )
+    }
+
     fn counter(families: &[FamilySnapshot], name: &str, labels: &[(&str, &str)]) -> f64 {
         family(families, name)
             .unwrap()
@@ -1026,15 +1042,8 @@ mod tests {
         );
         monitor.observe_call(&call(&ids[3], Some(&question), Some(&answer)));
         monitor.observe_call(&call(&ids[0], Some(&question), Some(&answer)));
-        let mut families = Vec::new();
-        monitor.snapshot(&mut families);
-        let sampled = |result| {
-            counter(
-                &families,
-                names::JUDGE_SAMPLED_CALLS,
-                &[("service_name", "svc"), ("result", result)],
-            )
-        };
+        let families = snapshot(&monitor);
+        let sampled = |result| sampled_calls(&families, result);
         assert_eq!(sampled("queued"), 2.0);
         assert_eq!(sampled("no_content"), 1.0);
         assert_eq!(sampled("queue_full"), 1.0);
@@ -1102,15 +1111,8 @@ mod tests {
         assert_eq!(queued[0].output.as_deref(), Some("4"));
         assert_eq!(queued[1].trace_id, EVENTS_FIRST);
         assert_eq!(queued[1].output.as_deref(), Some("4"));
-        let mut families = Vec::new();
-        monitor.snapshot(&mut families);
-        let sampled = |result| {
-            counter(
-                &families,
-                names::JUDGE_SAMPLED_CALLS,
-                &[("service_name", "svc"), ("result", result)],
-            )
-        };
+        let families = snapshot(&monitor);
+        let sampled = |result| sampled_calls(&families, result);
         assert_eq!(sampled("queued"), 2.0);
         assert_eq!(sampled("no_content"), 0.0);
     }
@@ -1193,8 +1195,7 @@ mod tests {
         monitor.observe_content(&content_event(&c, &[1; 8], "gen_ai.choice", &clean));
         monitor.release_pending();
 
-        let mut families = Vec::new();
-        monitor.snapshot(&mut families);
+        let families = snapshot(&monitor);
         assert_eq!(flags_of(&families, "pii_email", "input"), 3.0);
         assert_eq!(flags_of(&families, "pii_email", "output"), 1.0);
         assert_eq!(flags_of(&families, "secret_api_key", "output"), 2.0);
@@ -1260,8 +1261,7 @@ mod tests {
         ));
         std::thread::sleep(std::time::Duration::from_millis(2));
         monitor.release_pending();
-        let mut families = Vec::new();
-        monitor.snapshot(&mut families);
+        let families = snapshot(&monitor);
         let dropped = |item, reason| {
             counter(
                 &families,
@@ -1440,8 +1440,7 @@ mod tests {
         assert_eq!(queued[0].safety_flags, ["pii_email"]);
         // The judge's entry will carry the flag: no review entry of its own.
         assert!(monitor.review().is_empty());
-        let mut families = Vec::new();
-        monitor.snapshot(&mut families);
+        let families = snapshot(&monitor);
         assert_eq!(flags_of(&families, "pii_email", "input"), 1.0);
         assert_eq!(counter(&families, names::SAFETY_SCANNED_CALLS, &[]), 1.0);
     }
@@ -1470,8 +1469,7 @@ mod tests {
         assert_eq!(entries[0].reasons, ["safety: pii_email"]);
         assert_eq!(entries[0].input, None);
         assert_eq!(queue.calls.lock().unwrap()[0].safety_flags, ["pii_email"]);
-        let mut families = Vec::new();
-        monitor.snapshot(&mut families);
+        let families = snapshot(&monitor);
         assert_eq!(counter(&families, names::REVIEW_QUEUE_ENTRIES, &[]), 1.0);
     }
 
@@ -1526,16 +1524,8 @@ mod tests {
         assert_eq!(queued[2].safety_flags, ["pii_email"]);
         // The flagged call is queued, so the judge's review entry will carry its pattern flag.
         assert!(monitor.review().is_empty());
-        let mut families = Vec::new();
-        monitor.snapshot(&mut families);
-        assert_eq!(
-            counter(
-                &families,
-                names::JUDGE_SAMPLED_CALLS,
-                &[("service_name", "svc"), ("result", "queued")]
-            ),
-            3.0
-        );
+        let families = snapshot(&monitor);
+        assert_eq!(sampled_calls(&families, "queued"), 3.0);
     }
 
     #[test]
@@ -1600,8 +1590,7 @@ mod tests {
         assert!(flagged.sampled);
         let clean = monitor.observe_call(&call(&trace_id(1), Some(&clean), Some(&clean)));
         assert!(clean.safety_flags.is_empty() && !clean.sampled);
-        let mut families = Vec::new();
-        monitor.snapshot(&mut families);
+        let families = snapshot(&monitor);
         let flags = |category, source| {
             counter(
                 &families,
@@ -1648,8 +1637,7 @@ mod tests {
                 flagged: monitor.flags_external_score(score),
             });
         }
-        let mut families = Vec::new();
-        monitor.snapshot(&mut families);
+        let families = snapshot(&monitor);
         let scores = family(&families, names::EVALUATION_SCORE).unwrap();
         let external = scores
             .samples
