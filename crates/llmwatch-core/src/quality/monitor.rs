@@ -960,6 +960,16 @@ mod tests {
         }
     }
 
+    /// A judge queue of `capacity` connected as the monitor's sink.
+    fn connect_queue(monitor: &QualityMonitor, capacity: usize) -> std::sync::Arc<Queue> {
+        let queue = std::sync::Arc::new(Queue {
+            capacity,
+            calls: Mutex::new(Vec::new()),
+        });
+        monitor.set_sink(Box::new(queue.clone())).unwrap();
+        queue
+    }
+
     /// The monitor's families as `/metrics` would show them now.
     fn snapshot(monitor: &QualityMonitor) -> Vec<FamilySnapshot> {
         let mut families = Vec::new();
@@ -1012,11 +1022,7 @@ mod tests {
             ..QualityConfig::default()
         })
         .unwrap();
-        let queue = std::sync::Arc::new(Queue {
-            capacity: 2,
-            calls: Mutex::new(Vec::new()),
-        });
-        monitor.set_sink(Box::new(queue.clone())).unwrap();
+        let queue = connect_queue(&monitor, 2);
         let (question, answer) = (text("What is 2+2?"), text("4"));
         // R ≥ 2^55 (top bit of the 56) is sampled at rate 0.5.
         let ids = [
@@ -1063,11 +1069,7 @@ mod tests {
             ..QualityConfig::default()
         })
         .unwrap();
-        let queue = std::sync::Arc::new(Queue {
-            capacity: 8,
-            calls: Mutex::new(Vec::new()),
-        });
-        monitor.set_sink(Box::new(queue.clone())).unwrap();
+        let queue = connect_queue(&monitor, 8);
         let (question, answer) = (text("What is 2+2?"), text("4"));
         let event = |trace_id: &'static [u8], input, output| CallContentEvent {
             trace_id,
@@ -1416,11 +1418,7 @@ mod tests {
             ..QualityConfig::default()
         })
         .unwrap();
-        let queue = std::sync::Arc::new(Queue {
-            capacity: 8,
-            calls: Mutex::new(Vec::new()),
-        });
-        monitor.set_sink(Box::new(queue.clone())).unwrap();
+        let queue = connect_queue(&monitor, 8);
         let (mail, answer) = (text("Mail jane.doe@example.com"), text("Done."));
         let id = trace_id(0x80);
         monitor.observe_call(&call(&id, None, None));
@@ -1452,11 +1450,7 @@ mod tests {
             ..QualityConfig::default()
         })
         .unwrap();
-        let queue = std::sync::Arc::new(Queue {
-            capacity: 8,
-            calls: Mutex::new(Vec::new()),
-        });
-        monitor.set_sink(Box::new(queue.clone())).unwrap();
+        let queue = connect_queue(&monitor, 8);
         let leaky = text("Mail me at jane.doe@example.com");
         let answer = text("Done.");
         // Not sampled: reviewed at once. Sampled and queued: the judge's entry will carry it.
@@ -1484,11 +1478,7 @@ mod tests {
             ..QualityConfig::default()
         })
         .unwrap();
-        let queue = std::sync::Arc::new(Queue {
-            capacity: 8,
-            calls: Mutex::new(Vec::new()),
-        });
-        monitor.set_sink(Box::new(queue.clone())).unwrap();
+        let queue = connect_queue(&monitor, 8);
         let (question, answer) = (text("What is 2+2?"), text("4"));
         let leaky = text("Mail me at jane.doe@example.com");
         // R ≥ 0.75 × 2^56: both; R ≥ 0.5 × 2^56 only: quality; below: neither, unless flagged.
@@ -1539,11 +1529,7 @@ mod tests {
             ..QualityConfig::default()
         })
         .unwrap();
-        let queue = std::sync::Arc::new(Queue {
-            capacity: 8,
-            calls: Mutex::new(Vec::new()),
-        });
-        monitor.set_sink(Box::new(queue.clone())).unwrap();
+        let queue = connect_queue(&monitor, 8);
         static ID: [u8; 16] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0x80, 0, 0, 0, 0, 0, 0];
         let answer = text("4");
         let outcome = monitor.observe_call(&call(&ID, None, None));
