@@ -17,7 +17,7 @@
 use std::time::Duration;
 
 use llmwatch_core::quality::{FeedbackConfig, QualityConfig, SessionConfig, SurvivorshipConfig};
-use llmwatch_core::snapshot::{FamilySnapshot, SampleValue};
+use llmwatch_core::snapshot::{FamilySnapshot, Sample, matching};
 use llmwatch_core::{Processor, ProcessorConfig, Transport};
 use llmwatch_proto::v1::{Feedback, Signal};
 use llmwatch_proto::{FeedbackServiceClient, SubmitFeedbackRequest};
@@ -537,19 +537,7 @@ fn processor(sessions: SessionConfig) -> Processor {
 }
 
 fn gauge(families: &[FamilySnapshot], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    let family = families.iter().find(|f| f.def.name == name)?;
-    family
-        .samples
-        .iter()
-        .find(|s| {
-            labels
-                .iter()
-                .all(|(n, v)| s.labels.iter().any(|(ln, lv)| ln == n && lv == v))
-        })
-        .map(|s| match s.value {
-            SampleValue::Counter(v) | SampleValue::Gauge(v) => v,
-            SampleValue::Histogram(_) => panic!("{name} is a histogram"),
-        })
+    matching(families, name, labels).next().map(Sample::scalar)
 }
 
 #[test]

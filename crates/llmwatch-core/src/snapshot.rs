@@ -62,3 +62,32 @@ impl FamilySnapshot {
 pub fn family<'s>(families: &'s [FamilySnapshot], name: &str) -> Option<&'s FamilySnapshot> {
     families.iter().find(|family| family.def.name == name)
 }
+
+impl Sample {
+    /// Whether the sample carries every one of these label values (it may carry others).
+    pub fn has_labels(&self, labels: &[(&str, &str)]) -> bool {
+        labels
+            .iter()
+            .all(|(n, v)| self.labels.iter().any(|(ln, lv)| ln == n && lv == v))
+    }
+
+    /// A counter's or gauge's value; panics on a histogram sample.
+    pub fn scalar(&self) -> f64 {
+        match &self.value {
+            SampleValue::Counter(v) | SampleValue::Gauge(v) => *v,
+            SampleValue::Histogram(_) => panic!("a histogram sample has no single value"),
+        }
+    }
+}
+
+/// The samples of family `name` that carry these label values; none when the family is absent.
+pub fn matching<'s>(
+    families: &'s [FamilySnapshot],
+    name: &str,
+    labels: &'s [(&'s str, &'s str)],
+) -> impl Iterator<Item = &'s Sample> + 's {
+    family(families, name)
+        .into_iter()
+        .flat_map(|f| &f.samples)
+        .filter(move |s| s.has_labels(labels))
+}

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use llmwatch_core::catalog::names;
-use llmwatch_core::snapshot::{FamilySnapshot, SampleValue, family};
+use llmwatch_core::snapshot::{FamilySnapshot, SampleValue, family, matching};
 use llmwatch_core::spend::{
     BudgetConfig, BudgetScope, SpendConfig, TopSpendersConfig, Window, spender_hash,
 };
@@ -119,20 +119,13 @@ fn request(calls: &[Call]) -> ExportTraceServiceRequest {
 }
 
 fn value(families: &[FamilySnapshot], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    let samples = &family(families, name)?.samples;
-    let matching: Vec<f64> = samples
-        .iter()
-        .filter(|s| {
-            labels
-                .iter()
-                .all(|(n, v)| s.labels.iter().any(|(ln, lv)| ln == n && lv == v))
-        })
+    let values: Vec<f64> = matching(families, name, labels)
         .map(|s| match &s.value {
             SampleValue::Counter(v) | SampleValue::Gauge(v) => *v,
             SampleValue::Histogram(h) => h.count as f64,
         })
         .collect();
-    (!matching.is_empty()).then(|| matching.iter().sum())
+    (!values.is_empty()).then(|| values.iter().sum())
 }
 
 fn assert_close(actual: Option<f64>, expected: f64) {

@@ -5,7 +5,7 @@
 
 use llmwatch_core::catalog::names;
 use llmwatch_core::drift::{DriftConfig, ReferenceMode, SpcConfig};
-use llmwatch_core::snapshot::{FamilySnapshot, SampleValue, family};
+use llmwatch_core::snapshot::{FamilySnapshot, Sample, SampleValue, family, matching};
 use llmwatch_core::{Processor, ProcessorConfig, Transport};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
@@ -122,18 +122,7 @@ fn calls(
 }
 
 fn gauge(families: &[FamilySnapshot], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    family(families, name)?
-        .samples
-        .iter()
-        .find(|s| {
-            labels
-                .iter()
-                .all(|(n, v)| s.labels.iter().any(|(ln, lv)| ln == n && lv == v))
-        })
-        .map(|s| match s.value {
-            SampleValue::Gauge(v) | SampleValue::Counter(v) => v,
-            SampleValue::Histogram(_) => panic!("{name} is a histogram"),
-        })
+    matching(families, name, labels).next().map(Sample::scalar)
 }
 
 fn processor(drift: DriftConfig) -> Processor {

@@ -1150,7 +1150,7 @@ pub fn survivorship_bias(totals: &Totals, config: &SurvivorshipConfig) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::snapshot::{SampleValue, family};
+    use crate::snapshot::{Sample, matching};
     use llmwatch_semconv::{CapturedContent, ContentRef, FeedbackFields};
     use opentelemetry_proto::tonic::common::v1::{AnyValue, any_value::Value};
 
@@ -1214,18 +1214,7 @@ mod tests {
     }
 
     fn value(families: &[FamilySnapshot], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-        family(families, name)?
-            .samples
-            .iter()
-            .find(|s| {
-                labels
-                    .iter()
-                    .all(|(n, v)| s.labels.iter().any(|(ln, lv)| ln == n && lv == v))
-            })
-            .map(|s| match s.value {
-                SampleValue::Counter(v) | SampleValue::Gauge(v) => v,
-                SampleValue::Histogram(_) => panic!("{name} is a histogram"),
-            })
+        matching(families, name, labels).next().map(Sample::scalar)
     }
 
     fn feedback<'a>(fields: FeedbackFields<'a>) -> Feedback<'a> {

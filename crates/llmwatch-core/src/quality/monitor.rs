@@ -887,7 +887,7 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
-    use crate::snapshot::{SampleValue, family};
+    use crate::snapshot::{Sample, SampleValue, family, matching};
     use llmwatch_semconv::{CapturedContent, ContentRef};
     use opentelemetry_proto::tonic::common::v1::{AnyValue, any_value::Value};
 
@@ -987,20 +987,8 @@ mod tests {
     }
 
     fn counter(families: &[FamilySnapshot], name: &str, labels: &[(&str, &str)]) -> f64 {
-        family(families, name)
-            .unwrap()
-            .samples
-            .iter()
-            .filter(|s| {
-                labels
-                    .iter()
-                    .all(|(n, v)| s.labels.iter().any(|(ln, lv)| ln == n && lv == v))
-            })
-            .map(|s| match s.value {
-                SampleValue::Counter(v) | SampleValue::Gauge(v) => v,
-                SampleValue::Histogram(_) => panic!("{name} is a histogram"),
-            })
-            .sum()
+        assert!(family(families, name).is_some(), "no family {name}");
+        matching(families, name, labels).map(Sample::scalar).sum()
     }
 
     /// Trace ids whose last seven bytes are R = `r` << 48.
