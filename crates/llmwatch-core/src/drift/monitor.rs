@@ -642,7 +642,8 @@ enum Text<'a> {
     /// A vector the span carried.
     Vector(Vec<f64>),
     Lazy(llmwatch_semconv::ContentRef<'a>),
-    Ready(String),
+    /// The text cut to [`MAX_TEXT_CHARS`], and how many characters the whole text has.
+    Ready(String, usize),
 }
 
 impl Text<'_> {
@@ -654,22 +655,39 @@ impl Text<'_> {
         }
     }
 
+    /// The text, cut to [`MAX_TEXT_CHARS`] (what the embedding signals keep).
     fn render(&mut self) -> &str {
-        if let Text::Lazy(content) = self {
-            *self = Text::Ready(truncated(content.to_text()));
-        }
+        self.ready();
         match self {
-            Text::Ready(text) => text,
+            Text::Ready(text, _) => text,
             Text::Lazy(_) | Text::Vector(_) => "",
         }
     }
-}
 
-fn truncated(mut text: String) -> String {
-    if let Some((index, _)) = text.char_indices().nth(MAX_TEXT_CHARS) {
-        text.truncate(index);
+    /// Characters of the whole text, not only of the part kept.
+    fn chars(&mut self) -> usize {
+        self.ready();
+        match self {
+            Text::Ready(_, chars) => *chars,
+            Text::Lazy(_) | Text::Vector(_) => 0,
+        }
     }
-    text
+
+    fn ready(&mut self) {
+        if let Text::Lazy(content) = self {
+            let mut text = content.to_text();
+            let mut chars = 0;
+            for (index, _) in text.char_indices() {
+                if chars == MAX_TEXT_CHARS {
+                    chars += text[index..].chars().count();
+                    text.truncate(index);
+                    break;
+                }
+                chars += 1;
+            }
+            *self = Text::Ready(text, chars);
+        }
+    }
 }
 
 /// Cached reference embeddings (if any), reference texts and current texts.
@@ -793,7 +811,7 @@ impl KeyState {
                 let Some(response) = texts[1].as_mut() else {
                     continue;
                 };
-                let length = |text: &mut Text<'_>| text.render().chars().count() as f64;
+                let length = |text: &mut Text<'_>| text.chars() as f64;
                 if let Some(bucket) = state.current.at(t, Reservoir::clear) {
                     bucket.push_with(|| length(response));
                 }
@@ -1200,5 +1218,27 @@ fn text_verdict(
         reference_samples: reference.len(),
         current_samples: current.len(),
         ..Verdict::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, any_value::Value};
+
+    #[test]
+    fn a_long_text_is_kept_cut_but_measured_whole() {
+        let answer = AnyValue {
+            value: Some(Value::StringValue("é".repeat(MAX_TEXT_CHARS + 500))),
+        };
+        let mut text = Text::Lazy(llmwatch_semconv::ContentRef::Value(&answer));
+        assert_eq!(text.chars(), MAX_TEXT_CHARS + 500);
+        assert_eq!(text.render().chars().count(), MAX_TEXT_CHARS);
+        let short = AnyValue {
+            value: Some(Value::StringValue("four".into())),
+        };
+        let mut text = Text::Lazy(llmwatch_semconv::ContentRef::Value(&short));
+        assert_eq!(text.chars(), 4);
+        assert_eq!(text.render(), "four");
     }
 }
