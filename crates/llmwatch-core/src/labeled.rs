@@ -3,12 +3,14 @@
 //!
 //! Each family holds at most a fixed number of label sets; records past the limit fold into one
 //! series labelled `otel_metric_overflow="true"` and are counted, so memory never grows with
-//! traffic. These families are updated per evaluation, feedback or flagged call, not per span, so
-//! a map lookup with a short-lived key is cheap enough here.
+//! traffic. Some are updated per content-carrying span (the safety monitor's scanned calls), so a
+//! lookup builds its key in a reused per-thread buffer and allocates only for a new label set.
 
-use std::collections::HashMap;
+use std::cell::RefCell;
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use rustc_hash::FxHashMap;
 
 use crate::atomic::AtomicF64;
 use crate::catalog::{self, MetricDef, MetricKind, OVERFLOW_LABEL};
@@ -41,7 +43,7 @@ impl Cell {
 pub struct LabeledFamily {
     def: &'static MetricDef,
     max_label_sets: usize,
-    cells: RwLock<HashMap<Box<str>, Cell>>,
+    cells: RwLock<FxHashMap<Box<str>, Cell>>,
     overflow: Cell,
     overflowed: AtomicU64,
 }
@@ -56,7 +58,7 @@ impl LabeledFamily {
         LabeledFamily {
             def,
             max_label_sets,
-            cells: RwLock::new(HashMap::new()),
+            cells: RwLock::new(FxHashMap::default()),
             overflow: Cell::new(def),
             overflowed: AtomicU64::new(0),
         }
@@ -95,19 +97,21 @@ impl LabeledFamily {
 
     /// The current value of a counter or gauge series (0 when it does not exist).
     pub fn get(&self, values: &[&str]) -> f64 {
-        let key = key(values);
-        let cells = self.cells.read().unwrap_or_else(|e| e.into_inner());
-        match cells.get(key.as_str()) {
-            Some(Cell::Scalar(value)) => value.get(),
-            _ => 0.0,
-        }
+        with_key(values, |key| {
+            let cells = self.cells.read().unwrap_or_else(|e| e.into_inner());
+            match cells.get(key) {
+                Some(Cell::Scalar(value)) => value.get(),
+                _ => 0.0,
+            }
+        })
     }
 
     /// Removes a series (a gauge whose subject went away).
     pub fn remove(&self, values: &[&str]) {
-        let key = key(values);
-        let mut cells = self.cells.write().unwrap_or_else(|e| e.into_inner());
-        cells.remove(key.as_str());
+        with_key(values, |key| {
+            let mut cells = self.cells.write().unwrap_or_else(|e| e.into_inner());
+            cells.remove(key);
+        });
     }
 
     /// Records that overflowed the label-set limit since start.
@@ -126,26 +130,27 @@ impl LabeledFamily {
             "{}: label values do not match the catalog",
             self.def.name
         );
-        let key = key(values);
-        {
-            let cells = self.cells.read().unwrap_or_else(|e| e.into_inner());
-            if let Some(cell) = cells.get(key.as_str()) {
+        with_key(values, |key| {
+            {
+                let cells = self.cells.read().unwrap_or_else(|e| e.into_inner());
+                if let Some(cell) = cells.get(key) {
+                    return update(cell);
+                }
+            }
+            let mut cells = self.cells.write().unwrap_or_else(|e| e.into_inner());
+            if let Some(cell) = cells.get(key) {
                 return update(cell);
             }
-        }
-        let mut cells = self.cells.write().unwrap_or_else(|e| e.into_inner());
-        if let Some(cell) = cells.get(key.as_str()) {
-            return update(cell);
-        }
-        if cells.len() >= self.max_label_sets {
-            drop(cells);
-            self.overflowed.fetch_add(1, Relaxed);
-            return update(&self.overflow);
-        }
-        let cell = cells
-            .entry(key.into_boxed_str())
-            .or_insert_with(|| Cell::new(self.def));
-        update(cell);
+            if cells.len() >= self.max_label_sets {
+                drop(cells);
+                self.overflowed.fetch_add(1, Relaxed);
+                return update(&self.overflow);
+            }
+            let cell = cells
+                .entry(Box::from(key))
+                .or_insert_with(|| Cell::new(self.def));
+            update(cell);
+        })
     }
 
     /// Appends this family's samples, sorted by label values so expositions are stable.
@@ -186,9 +191,33 @@ fn push(family: &mut FamilySnapshot, labels: Vec<(String, String)>, cell: &Cell)
     }
 }
 
-/// The map key of a label set: values cut to [`MAX_LABEL_VALUE_BYTES`], separator removed.
+thread_local! {
+    /// The key buffer of [`with_key`], reused so that a lookup of an existing label set does not
+    /// allocate.
+    static KEY: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// Runs `f` with the map key of these label values.
+fn with_key<R>(values: &[&str], f: impl FnOnce(&str) -> R) -> R {
+    KEY.with(|buffer| match buffer.try_borrow_mut() {
+        Ok(mut key) => {
+            write_key(&mut key, values);
+            f(&key)
+        }
+        // Only if `f` itself looked up a key: fall back to a fresh buffer.
+        Err(_) => f(&key(values)),
+    })
+}
+
 fn key(values: &[&str]) -> String {
-    let mut key = String::with_capacity(values.iter().map(|v| v.len() + 1).sum());
+    let mut key = String::new();
+    write_key(&mut key, values);
+    key
+}
+
+/// The map key of a label set: values cut to [`MAX_LABEL_VALUE_BYTES`], separator removed.
+fn write_key(key: &mut String, values: &[&str]) {
+    key.clear();
     for (index, value) in values.iter().enumerate() {
         if index > 0 {
             key.push(SEPARATOR);
@@ -199,7 +228,6 @@ fn key(values: &[&str]) -> String {
         }
         key.extend(value[..end].chars().filter(|&c| c != SEPARATOR));
     }
-    key
 }
 
 #[cfg(test)]
