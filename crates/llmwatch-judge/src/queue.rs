@@ -25,8 +25,8 @@ impl JudgeQueue {
 }
 
 impl QualitySink for JudgeQueue {
-    fn offer(&self, call: SampledCall) -> bool {
-        self.tx.try_send(call).is_ok()
+    fn offer(&self, call: SampledCall) -> Option<SampledCall> {
+        self.tx.try_send(call).err().map(|e| e.into_inner())
     }
 
     fn depth(&self) -> usize {
@@ -45,14 +45,14 @@ mod tests {
     #[tokio::test]
     async fn full_queue_refuses_and_depth_follows_the_receiver() {
         let (queue, mut rx) = JudgeQueue::new(2);
-        assert!(queue.offer(SampledCall::default()));
-        assert!(queue.offer(SampledCall::default()));
-        assert!(!queue.offer(SampledCall::default()));
+        assert!(queue.offer(SampledCall::default()).is_none());
+        assert!(queue.offer(SampledCall::default()).is_none());
+        assert!(queue.offer(SampledCall::default()).is_some());
         assert_eq!((queue.depth(), queue.capacity()), (2, 2));
         rx.recv().await.unwrap();
         assert_eq!(queue.depth(), 1);
-        assert!(queue.offer(SampledCall::default()));
+        assert!(queue.offer(SampledCall::default()).is_none());
         drop(rx);
-        assert!(!queue.offer(SampledCall::default()));
+        assert!(queue.offer(SampledCall::default()).is_some());
     }
 }

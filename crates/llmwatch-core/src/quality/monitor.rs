@@ -153,8 +153,9 @@ pub struct SampledCall {
 /// Where the quality stage hands work that must not run on the ingest path. Implementations
 /// never wait: a full queue drops the call.
 pub trait QualitySink: Send + Sync + fmt::Debug {
-    /// Queues a sampled call for the evaluators; false when the queue is full (dropped).
-    fn offer(&self, call: SampledCall) -> bool;
+    /// Queues a sampled call for the evaluators: `None` when queued, the call handed back when
+    /// the queue is full.
+    fn offer(&self, call: SampledCall) -> Option<SampledCall>;
     /// Sampled calls waiting.
     fn depth(&self) -> usize;
     /// Most sampled calls that may wait.
@@ -463,18 +464,16 @@ impl QualityMonitor {
         let result = if call.output.is_none() {
             self.review_sampled(&call);
             "no_content"
-        } else if call.safety_flags.is_empty() {
-            match self.sink.get().map(|sink| sink.offer(call)) {
-                Some(true) => "queued",
-                Some(false) | None => "queue_full",
-            }
         } else {
-            // The judge's entry carries the safety flags; keep a copy for when it is dropped.
-            let copy = call.clone();
-            match self.sink.get().map(|sink| sink.offer(call)) {
-                Some(true) => "queued",
-                Some(false) | None => {
-                    self.review_sampled(&copy);
+            let refused = match self.sink.get() {
+                Some(sink) => sink.offer(call),
+                None => Some(call),
+            };
+            match refused {
+                None => "queued",
+                // The judge's review entry would have carried its safety flags.
+                Some(call) => {
+                    self.review_sampled(&call);
                     "queue_full"
                 }
             }
@@ -899,13 +898,13 @@ mod tests {
     }
 
     impl QualitySink for std::sync::Arc<Queue> {
-        fn offer(&self, call: SampledCall) -> bool {
+        fn offer(&self, call: SampledCall) -> Option<SampledCall> {
             let mut calls = self.calls.lock().unwrap();
             if calls.len() >= self.capacity {
-                return false;
+                return Some(call);
             }
             calls.push(call);
-            true
+            None
         }
         fn depth(&self) -> usize {
             self.calls.lock().unwrap().len()
