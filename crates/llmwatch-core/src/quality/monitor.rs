@@ -364,12 +364,16 @@ impl QualityMonitor {
             self.await_content(call, [false, false], awaits, turn, now);
             return outcome;
         }
-        // One parse of the input gives its text and its last user message (for sessions).
+        // One parse of the input gives its text and, when a session will read it, its last user
+        // message.
+        let in_session = self.config.sessions.enabled
+            && call.conversation_id.is_some_and(|c| !c.is_empty());
         let (input, user_text) = match call.content.input {
-            Some(content) => {
+            Some(content) if in_session => {
                 let (text, user) = content.text_and_last_user_text();
                 (Some(text), user)
             }
+            Some(content) => (Some(content.to_text()), None),
             None => (events.input.take(), events.user_text.take()),
         };
         let output = call
