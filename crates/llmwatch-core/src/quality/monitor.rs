@@ -366,8 +366,8 @@ impl QualityMonitor {
         }
         // One parse of the input gives its text and, when a session will read it, its last user
         // message.
-        let in_session = self.config.sessions.enabled
-            && call.conversation_id.is_some_and(|c| !c.is_empty());
+        let in_session =
+            self.config.sessions.enabled && call.conversation_id.is_some_and(|c| !c.is_empty());
         let (input, user_text) = match call.content.input {
             Some(content) if in_session => {
                 let (text, user) = content.text_and_last_user_text();

@@ -230,6 +230,8 @@ struct Entry {
     flagged: Vec<(String, Source)>,
     /// Content not yet joined to the span.
     content: ContentText,
+    /// In `Inner::ready`, to be joined by the next release.
+    queued: bool,
     since: u64,
     generation: u64,
     bytes: usize,
@@ -244,6 +246,7 @@ impl Entry {
             scanned: false,
             flagged: Vec::new(),
             content: ContentText::default(),
+            queued: false,
             since,
             generation,
             bytes: ENTRY_OVERHEAD_BYTES,
@@ -278,6 +281,16 @@ struct Inner {
 }
 
 impl Inner {
+    /// Queues `key`'s entry for the next join, once.
+    fn mark_ready(&mut self, key: Key) {
+        if let Some(entry) = self.entries.get_mut(&key)
+            && !entry.queued
+        {
+            entry.queued = true;
+            self.ready.push(key);
+        }
+    }
+
     fn remove(&mut self, key: &Key) -> Option<Entry> {
         let entry = self.entries.remove(key)?;
         self.bytes -= entry.bytes;
@@ -559,9 +572,8 @@ impl PendingContent {
             entry.record = Some(record);
             entry.scanned |= scanned;
         }
-        let ready = !entry.content.is_empty();
-        if ready && !inner.ready.contains(&key) {
-            inner.ready.push(key);
+        if !entry.content.is_empty() {
+            inner.mark_ready(key);
         }
         self.finish(&mut inner, now)
     }
@@ -595,9 +607,8 @@ impl PendingContent {
             entry.scanned |= call.input.is_some() || call.output.is_some();
         }
         entry.sampled = Some(Box::new(call));
-        let ready = !entry.content.is_empty();
-        if ready && !inner.ready.contains(&key) {
-            inner.ready.push(key);
+        if !entry.content.is_empty() {
+            inner.mark_ready(key);
         }
         inner.rebytes(&key);
         self.finish(&mut inner, now)
@@ -626,8 +637,8 @@ impl PendingContent {
         entry.content.merge(content);
         let ready = entry.has_span();
         inner.rebytes(&key);
-        if ready && !inner.ready.contains(&key) {
-            inner.ready.push(key);
+        if ready {
+            inner.mark_ready(key);
         }
         inner.evict(&self.config, now, &self.dropped);
         self.settled(&inner);
@@ -682,6 +693,9 @@ impl PendingContent {
 
     fn finish(&self, inner: &mut Inner, now: u64) -> Released {
         for key in std::mem::take(&mut inner.ready) {
+            if let Some(entry) = inner.entries.get_mut(&key) {
+                entry.queued = false;
+            }
             inner.join(&key);
         }
         inner.evict(&self.config, now, &self.dropped);
