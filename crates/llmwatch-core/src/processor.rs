@@ -476,7 +476,7 @@ fn now_seconds() -> u64 {
 /// How many calls one sampled span stands for, as a whole number whose expectation is the
 /// adjusted count: the fraction is rounded up or down by a uniform draw derived from the span id
 /// (not from the trace randomness the sampler used, which would bias it).
-fn sampled_count(call: &LlmCall<'_>) -> u64 {
+pub(crate) fn sampled_count(call: &LlmCall<'_>) -> u64 {
     let adjusted = call.sampling.adjusted_count;
     if adjusted <= 1.0 || !adjusted.is_finite() {
         return 1;

@@ -582,8 +582,8 @@ impl UserSignals {
             },
             service: call.service_name,
             model: call.request_model,
-            // A sampled span stands for several calls.
-            count: call.sampling.adjusted_count.round().clamp(1.0, 1e6) as u32,
+            // A sampled span stands for several calls (counted as the GenAI metrics count it).
+            count: crate::processor::sampled_count(call).min(1_000_000) as u32,
         });
         let conversation = conversation.filter(|_| self.sessions.enabled)?;
         let key = session_key(call.service_name, conversation);
